@@ -1,0 +1,216 @@
+"""Sidebar controls built from a lab Config's field metadata, synced with the URL.
+
+Every widget's value is written to ``st.query_params`` so a view is a shareable link. A bad
+or out-of-range URL value shows a warning and falls back to the default (never a traceback).
+``?preset=NAME`` applies one of the lab's presets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import streamlit as st
+
+from engine.config import ConfigError, parse_value
+
+_NICE = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+_PENDING = "__lml_pending"
+
+
+def log_grid(lo: float, hi: float, integer: bool = False) -> list:
+    """Readable log-spaced values in [lo, hi]: 1-1.5-2-3-5-7 per decade (ints: 1-2-3-4-6-8 x 2^k)."""
+    if integer:
+        out, k = set(), 0
+        while 2**k <= hi:
+            for m in (2**k, 3 * 2 ** max(k - 1, 0)):
+                if lo <= m <= hi:
+                    out.add(int(m))
+            k += 1
+        out.update(v for v in (int(lo), int(hi)) if v >= 1)
+        return sorted(out)
+    lo_e, hi_e = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    vals = {float(f"{m * 10.0**e:.6g}") for e in range(lo_e, hi_e + 1) for m in _NICE}
+    return sorted(v for v in vals if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9))
+
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "full"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, tuple):
+        return ", ".join(f"{x:g}" for x in v)
+    return str(v)
+
+
+def _url_value(cls, name: str, meta: dict):
+    raw = st.query_params.get(name)
+    if raw is None:
+        return None, False
+    try:
+        v = parse_value(cls, name, raw)
+        cls.from_dict({**_defaults(cls), name: v})  # range / type / cross-field check
+        return v, True
+    except (ConfigError, TypeError, ValueError) as e:
+        st.warning(f"Ignored `{name}={raw}` from the link: {e}. Using the default {fmt(meta['default'])}.")
+        return None, False
+
+
+def _defaults(cls) -> dict:
+    return {f.name: f.default for f in dataclasses.fields(cls)}
+
+
+def _widget(name: str, meta: dict, value, key: str, label: str, limits: tuple | None):
+    """One widget whose state lives in ``st.session_state[key]`` (already set to ``value``)."""
+    help_ = meta.get("help") or None
+    tp, lo, hi = meta["type"], meta.get("lo"), meta.get("hi")
+    if limits is not None:
+        lo, hi = limits
+    if meta.get("choices") is not None:
+        ch = list(meta["choices"])
+        if value not in ch:
+            st.session_state[key] = ch[0]
+        return st.selectbox(label, ch, key=key, help=help_)
+    if tp is bool:
+        return st.checkbox(label, key=key, help=help_)
+    if tp is tuple:
+        if not isinstance(value, str):
+            st.session_state[key] = fmt(value)
+        text = st.text_input(label, key=key, help=(help_ or "") + " (comma separated)")
+        try:
+            return parse_value_tuple(text)
+        except ValueError:
+            st.warning(f"{label}: could not read {text!r}; using {fmt(meta['default'])}")
+            return meta["default"]
+    if meta.get("optional"):
+        opts = [None] + sorted(set(log_grid(lo or 1, hi or 1024, integer=True)) | ({value} - {None}))
+        return st.select_slider(label, opts, key=key, format_func=fmt, help=help_)
+    if meta.get("log") and lo and hi:
+        opts = sorted(set(log_grid(lo, hi, integer=(tp is int))) | {value})
+        return st.select_slider(label, opts, key=key, format_func=fmt, help=help_)
+    if tp is int:
+        lo_i, hi_i = int(lo if lo is not None else 0), int(hi if hi is not None else 100)
+        st.session_state[key] = min(max(int(value), lo_i), hi_i)
+        return st.slider(label, lo_i, hi_i, key=key, help=help_)
+    lo_f, hi_f = float(lo if lo is not None else 0.0), float(hi if hi is not None else 1.0)
+    st.session_state[key] = min(max(float(value), lo_f), hi_f)
+    step = float(f"{(hi_f - lo_f) / 100:.1g}") or None
+    return st.slider(label, lo_f, hi_f, step=step, key=key, help=help_)
+
+
+def parse_value_tuple(text: str) -> tuple:
+    vals = tuple(float(t) for t in text.replace(";", ",").split(",") if t.strip())
+    if not vals:
+        raise ValueError("empty")
+    return vals
+
+
+def _apply_preset(cls, prefix: str, fields: list[str], overrides: dict) -> None:
+    d = {**_defaults(cls), **overrides}
+    for f in fields:
+        st.session_state[prefix + f] = d[f]
+
+
+def sidebar(
+    cls,
+    fields: list[str],
+    *,
+    prefix: str = "",
+    presets: dict | None = None,
+    labels: dict | None = None,
+    limits: dict | None = None,
+    fixed: dict | None = None,
+    container=None,
+):
+    """Widgets for ``fields`` of Config ``cls`` (in the sidebar); returns a validated Config.
+
+    presets: name -> overrides (buttons + ``?preset=NAME``); labels: field -> label;
+    limits: field -> (lo, hi) narrower than the Config's range for the slider;
+    fixed: field -> value not shown as a widget.
+    """
+    meta = cls.fields_meta()
+    labels, limits, fixed = labels or {}, limits or {}, dict(fixed or {})
+    for k, v in st.session_state.pop(_PENDING, {}).items():  # values loaded by load() before a rerun
+        st.session_state[k] = v
+    box = container or st.sidebar
+    with box:
+        if presets:
+            _preset_row(cls, prefix, fields, presets)
+        values = {}
+        for f in fields:
+            m = meta[f]
+            key = prefix + f
+            if key not in st.session_state:
+                v, ok = _url_value(cls, f, m)
+                st.session_state[key] = v if ok else m["default"]
+            label = labels.get(f, f.replace("_", " "))
+            values[f] = _widget(f, m, st.session_state[key], key, label, limits.get(f))
+    try:
+        cfg = cls.from_dict({**_defaults(cls), **fixed, **values})
+    except ConfigError as e:
+        st.warning(f"These settings do not fit together: {e}. Showing the defaults instead.")
+        cfg = cls.from_dict({**_defaults(cls), **fixed})
+    _write_url(cls, cfg, fields)
+    return cfg
+
+
+def _preset_row(cls, prefix: str, fields: list[str], presets: dict) -> None:
+    url_preset = st.query_params.get("preset")
+    marker = prefix + "__preset_applied"
+    if url_preset and st.session_state.get(marker) != url_preset:
+        if url_preset in presets:
+            _apply_preset(cls, prefix, fields, presets[url_preset])
+        else:
+            st.warning(f"Unknown preset `{url_preset}`; presets are: {', '.join(presets)}.")
+        st.session_state[marker] = url_preset
+    st.markdown("**Presets**")
+    cols = st.columns(2)
+    for i, (name, ov) in enumerate(presets.items()):
+        if cols[i % 2].button(name, key=f"{prefix}preset_{i}", width="stretch"):
+            _apply_preset(cls, prefix, fields, ov)
+            st.session_state[marker] = name
+            st.query_params["preset"] = name
+            st.rerun()
+    if st.button("Reset to defaults", key=prefix + "reset", width="stretch"):
+        _apply_preset(cls, prefix, fields, {})
+        st.query_params.clear()
+        st.rerun()
+
+
+def _write_url(cls, cfg, fields: list[str]) -> None:
+    meta = cls.fields_meta()
+    for f in fields:
+        v = getattr(cfg, f)
+        if v == meta[f]["default"]:
+            if f in st.query_params:
+                del st.query_params[f]
+        else:
+            s = "none" if v is None else (",".join(f"{x:g}" for x in v) if isinstance(v, tuple) else str(v))
+            if st.query_params.get(f) != s:
+                st.query_params[f] = s
+
+
+def choice(label: str, options: list, *, key: str, default=None, help: str | None = None, container=None):
+    """A selectbox synced with ``?key=...`` (for page-level switches that are not Config fields)."""
+    box = container or st.sidebar
+    default = options[0] if default is None else default
+    if key not in st.session_state:
+        raw = st.query_params.get(key)
+        if raw is not None and raw not in [str(o) for o in options]:
+            st.warning(f"Ignored `{key}={raw}` from the link: choose one of {', '.join(map(str, options))}.")
+        st.session_state[key] = next((o for o in options if str(o) == raw), default)
+    v = box.selectbox(label, options, key=key, help=help)
+    if v == default:
+        if key in st.query_params:
+            del st.query_params[key]
+    else:
+        st.query_params[key] = str(v)
+    return v
+
+
+def load(values: dict, prefix: str = "") -> None:
+    """Load field values into the sidebar widgets (e.g. a clicked phase-diagram cell) and rerun."""
+    st.session_state[_PENDING] = {prefix + k: v for k, v in values.items()}
+    st.rerun()
