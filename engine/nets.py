@@ -5,10 +5,14 @@ Conventions (fixed for every lab):
 - standard: W ~ N(0, s^2 / fan_in), forward multiplier 1 (s = ``init_scale``).
 - ntk: W ~ N(0, s^2), forward multiplier 1/sqrt(fan_in).
 - mup (as the microsoft/mup package implements it, width_mult = width / base_width):
-  input and hidden weights initialised as standard; the readout divides its input by
-  width_mult. Per-layer learning-rate scales (``lr_scales``): SGD multiplies vector-like
-  parameters (input weights, biases, readout) by width_mult, Adam divides matrix-like
-  (hidden) ones by width_mult (Tensor Programs V, Tables 3 and 8).
+  input and hidden weights initialised as standard; the readout weights start at the
+  standard std times sqrt(width_mult) and the readout divides its input by width_mult
+  (mup's ``MuReadout`` after ``set_base_shapes(rescale_params=True)``: effective readout
+  variance base_width / width^2). Per-layer learning-rate scales (``lr_scales``): SGD
+  multiplies vector-like parameters (input weights, hidden biases, readout weights: one
+  dimension grows with width) by width_mult and leaves the readout bias (fixed size) at 1;
+  Adam divides matrix-like (hidden) ones by width_mult (Tensor Programs V, Tables 3 and 8).
+  At width == base_width muP and standard coincide.
 Biases start at zero. Params are a list of ``{"w": (fan_in, fan_out), "b": (fan_out,)}``.
 """
 
@@ -86,8 +90,10 @@ def init(key: jax.Array, spec: MLP, init_scale: float | jax.Array = 1.0) -> list
     s = spec.sizes
     keys = jax.random.split(key, len(s) - 1)
     params = []
-    for k, a, b in zip(keys, s[:-1], s[1:]):
+    for i, (k, a, b) in enumerate(zip(keys, s[:-1], s[1:])):
         std = 1.0 if spec.parametrization == "ntk" else 1.0 / a**0.5
+        if spec.parametrization == "mup" and i == len(s) - 2 and spec.depth > 0:
+            std *= spec.width_mult**0.5  # MuReadout._rescale_parameters
         w = init_scale * std * jax.random.normal(k, (a, b), jnp.float32)
         layer = {"w": w}
         if spec.bias:
@@ -105,7 +111,7 @@ def apply(params: list[dict], x: jax.Array, spec: MLP, return_preacts: bool = Fa
     for i, (layer, m) in enumerate(zip(params, mults)):
         z = m * (h @ layer["w"])
         if "b" in layer:
-            z = z + layer["b"]
+            z = z + jnp.broadcast_to(layer["b"], z.shape)
         pre.append(z)
         h = act(z) if i < len(params) - 1 else z
     return (h, pre) if return_preacts else h
@@ -132,8 +138,8 @@ def lr_scales(spec: MLP, optimizer: str) -> list[dict]:
             sw = sb = 1.0
         elif optimizer == "adam":
             sw, sb = (1.0 / wm if is_matrix else 1.0), 1.0
-        else:  # sgd / momentum
-            sw, sb = (1.0 if is_matrix else wm), wm
+        else:  # sgd / momentum; the readout bias has no width dimension: x1
+            sw, sb = (1.0 if is_matrix else wm), (1.0 if i == n_layers - 1 else wm)
         layer = {"w": sw}
         if spec.bias:
             layer["b"] = sb
