@@ -13,7 +13,7 @@ import pathlib
 import streamlit as st
 
 ROOT = pathlib.Path(__file__).parent
-st.set_page_config(page_title="Learning Mechanics Lab", page_icon="🔬", layout="wide")
+st.set_page_config(page_title="Learning Mechanics Lab", page_icon=":material/science:", layout="wide")
 
 # strand, page file stem, what you see there
 STRANDS = [
@@ -90,7 +90,7 @@ def home() -> None:
     c1.metric("Version", engine.__version__)
     c2.metric("JAX backend", f"{info['backend']} x{info['n_devices']}")
     c3.metric("Cached results", f"{stats['entries']} ({stats['bytes'] / 2**20:.1f} MiB)")
-    c4.metric("Computations", f"{q['running']} running, {q['queued']} queued")
+    c4.metric("Running / queued", f"{q['running']} / {q['queued']}")
     st.caption(f"JAX {info['jax_version']}; devices: {', '.join(info['devices'])}; cache at `{stats['path']}`.")
     st.markdown(
         "**Conventions in every lab** (unless the page says otherwise): an MLP's *depth* is its number of "
@@ -104,6 +104,6 @@ def home() -> None:
                 st.success("Cache cleared.")
 
 
-pages = [st.Page(home, title="Home", icon="🏠", default=True)]
+pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
 pages += [st.Page(str(p.relative_to(ROOT)), title=page_title(p)) for p in lab_pages()]
 st.navigation(pages).run()

@@ -23,6 +23,11 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _axis_style(log: bool) -> dict:
+    # plotly labels log-axis minor ticks with bare digits ("2, 3, ... 0.1, 9, 8"): label every tick fully
+    return dict(type="log", tickformat="~g", exponentformat="power") if log else dict(type="linear")
+
+
 def line(
     traces: Sequence[dict],
     *,
@@ -74,8 +79,8 @@ def line(
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
         template="plotly_white",
     )
-    fig.update_xaxes(title_text=x_title, type="log" if log_x else "linear")
-    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear", range=y_range)
+    fig.update_xaxes(title_text=x_title, **_axis_style(log_x))
+    fig.update_yaxes(title_text=y_title, range=y_range, **_axis_style(log_y))
     return fig
 
 
