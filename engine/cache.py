@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import pathlib
 import threading
@@ -62,6 +63,21 @@ def make_key(lab: str, config_json: str) -> str:
 def key_for(cfg) -> str:
     """Cache key of a lab Config (its LAB name and canonical JSON)."""
     return make_key(cfg.LAB, cfg.key())
+
+
+def call_key(name: str, cfg, extra: dict | None = None) -> str:
+    """Key of a lab's other entry point ``name`` (e.g. ``"lr_sweep"``) called on ``cfg``."""
+    return make_key(f"{cfg.LAB}.{name}", cfg.key() + json.dumps(extra or {}, sort_keys=True, default=str))
+
+
+def sweep_key(lab: str, base_cfg, x: tuple, y: tuple) -> str:
+    """Key of a whole phase diagram (its cells are also cached one by one under ``key_for``)."""
+    xs, ys = [_plain(v) for v in x[1]], [_plain(v) for v in y[1]]
+    return make_key(f"{lab}.sweep", json.dumps([base_cfg.key(), x[0], xs, y[0], ys]))
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
 
 
 _MISSING = object()

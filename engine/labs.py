@@ -11,7 +11,11 @@ A lab module ``engine.<name>`` provides:
 - optionally ``batched(cfg) -> f(hyper: dict[str, jax.Array]) -> pytree`` (a pure function of
   the traced fields, for every config sharing ``cfg``'s other fields) and
   ``from_arrays(cfg, out) -> Result``: the fast path :func:`engine.sweep.sweep` uses;
-- ``PRESETS``: name -> dict of Config overrides (the lecture's settings, as data).
+- ``PRESETS``: name -> dict of Config overrides (the lecture's settings, as data);
+- optionally ``DIAGRAMS``: name -> {"base": overrides, "x": (field, values), "y": (field, values)},
+  the page's default phase diagrams (``python -m engine warm`` precomputes them);
+- optionally ``CALLS``: names of other entry points ``f(cfg, progress=None)`` that the page calls
+  through ``ui.run.call`` (warmed for every preset).
 """
 
 from __future__ import annotations

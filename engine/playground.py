@@ -65,6 +65,15 @@ PRESETS = {
 }
 
 
+DIAGRAMS = {
+    "lr x init scale": {
+        "base": {"steps": 200, "n_records": 10},
+        "x": ("lr", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
+        "y": ("init_scale", [0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0]),
+    },
+}
+
+
 def _spec(cfg: Config) -> nets.MLP:
     d_in = 64 if cfg.dataset == "digits" else cfg.d_in
     d_out = 10 if cfg.dataset == "digits" else 1

@@ -1,6 +1,5 @@
 """Playground: train one MLP and map learning rate x init scale (the reference page)."""
 
-import numpy as np
 import streamlit as st
 
 from engine import playground as lab
@@ -39,9 +38,8 @@ if res is not None:
     export.panel("playground_run", cfg, {"step": res.steps, "loss": res.loss})
 
 st.subheader("Phase diagram: learning rate x init scale")
-lrs = list(np.geomspace(0.01, 2.0, 8).round(4))
-scales = list(np.geomspace(0.25, 4.0, 8).round(3))
-small = cfg.replace(steps=min(cfg.steps, 200), n_records=10)
+diagram = lab.DIAGRAMS["lr x init scale"]
+small = cfg.replace(**diagram["base"])
 heat = st.empty()
 
 
@@ -50,7 +48,7 @@ def heat_fig(sr):
     return figures.sweep_heatmap(sr, "final_loss", labels=labels, current=(cfg.lr, cfg.init_scale), log_z=True)
 
 
-sr = run.sweep("playground", small, ("lr", lrs), ("init_scale", scales), lambda s: run.chart(heat, heat_fig(s)))
+sr = run.sweep("playground", small, diagram["x"], diagram["y"], lambda s: run.chart(heat, heat_fig(s)))
 if sr is not None:
     event = run.chart(heat, heat_fig(sr), key="playground_phase", on_select="rerun", selection_mode="points")
     picked = figures.selected_cell(event, sr.x_values, sr.y_values)

@@ -11,8 +11,13 @@ from ui import controls, export, figures
 
 
 def test_line_chart_has_titles_log_axes_and_reference_lines():
-    fig = figures.line([{"x": [1, 2, 3], "y": [3, 2, 1], "name": "loss"}], x_title="step", y_title="loss",
-                       log_y=True, hlines=[(2.0, "2/lr")])
+    fig = figures.line(
+        [{"x": [1, 2, 3], "y": [3, 2, 1], "name": "loss"}],
+        x_title="step",
+        y_title="loss",
+        log_y=True,
+        hlines=[(2.0, "2/lr")],
+    )
     assert fig.layout.xaxis.title.text == "step" and fig.layout.yaxis.type == "log"
     assert fig.data[0].name == "loss" and fig.layout.shapes[0].y0 == 2.0
 
@@ -21,14 +26,23 @@ def _sr():
     z = np.arange(6.0).reshape(3, 2)
     div = np.zeros((3, 2), bool)
     div[2, 1] = True
-    return SweepResult("lr", np.array([0.01, 0.1, 1.0]), "width", np.array([16, 64]), {"loss": z}, div,
-                       np.ones((3, 2), bool), np.where(div, 5, -1))
+    return SweepResult(
+        "lr",
+        np.array([0.01, 0.1, 1.0]),
+        "width",
+        np.array([16, 64]),
+        {"loss": z},
+        div,
+        np.ones((3, 2), bool),
+        np.where(div, 5, -1),
+    )
 
 
 def test_heatmap_marks_diverged_current_boundary_and_selects_cells():
     sr = _sr()
-    fig = figures.sweep_heatmap(sr, "loss", current=(0.1, 16), boundaries=[{"x": [0.01, 1], "y": [16, 64],
-                                                                            "name": "theory"}])
+    fig = figures.sweep_heatmap(
+        sr, "loss", current=(0.1, 16), boundaries=[{"x": [0.01, 1], "y": [16, 64], "name": "theory"}]
+    )
     names = [t.name for t in fig.data]
     assert {"diverged", "theory", "current setting", figures.SELECT_TRACE} <= set(names)
     heat = fig.data[0]

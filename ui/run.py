@@ -10,7 +10,6 @@ identical requests compute once.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import threading
 import time
@@ -191,8 +190,7 @@ def call(
     if msg:
         st.error(msg)
         return None
-    key = cache.make_key(f"{cfg.LAB}.{name}", cfg.key() + json.dumps(extra or {}, sort_keys=True, default=str))
-    return live(key, lambda cb: fn(cfg, progress=cb), draw, label=label)
+    return live(cache.call_key(name, cfg, extra), lambda cb: fn(cfg, progress=cb), draw, label=label)
 
 
 def sweep(
@@ -210,5 +208,5 @@ def sweep(
             "Use fewer cells or a smaller network, or run it from the command line."
         )
         return None
-    key = cache.make_key(f"{lab}.sweep", json.dumps([base_cfg.key(), x[0], xs, y[0], ys], default=float))
+    key = cache.sweep_key(lab, base_cfg, (x[0], xs), (y[0], ys))
     return live(key, lambda cb: sw.sweep(lab, base_cfg, (x[0], xs), (y[0], ys), progress=cb), draw, label=label)
