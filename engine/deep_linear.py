@@ -1,0 +1,354 @@
+"""Deep linear networks: singular modes learned in stages, exact theory over the simulation.
+
+Network f(x) = W_D ... W_1 x. ``depth`` D counts WEIGHT MATRICES (D = 2 is one hidden layer),
+unlike the MLP convention of ``engine.nets`` where depth counts hidden layers. Inputs are
+whitened (Sigma_xx = I) and the target map is Sigma_yx = U diag(s) V^T with random orthogonal
+U, V drawn from the seed. GD runs on the population loss
+
+    L = 1/2 ||Sigma_yx - W_D ... W_1||_F^2,
+
+which with whitened inputs equals the (1/2m) sum_i ||f(x_i) - y_i||^2 convention up to a
+constant. Time t = lr * steps (tau = 1/lr). Mode strength u_i = U_i^T W_D...W_1 V_i.
+
+Theory (Saxe, McClelland & Ganguli 2014), aligned balanced init, gradient flow: each mode
+evolves alone, du/dt = D u^{2-2/D} (s - u); for D = 2 in closed form
+u(t) = s / (1 + (s/u0 - 1) e^{-2st}) (numpy, in ``engine.deep_linear_theory``, re-exported here;
+times in units of t = lr * steps).
+Under GD the balancedness W_l W_l^T - W_{l+1}^T W_{l+1} (conserved by gradient flow) moves by
+exactly lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1}) per step (Arora et al. 2018).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from engine import train
+from engine.config import ConfigBase, ConfigError, param
+from engine.deep_linear_theory import (  # noqa: F401  (re-exported: the lab's public API)
+    LEARNED_TOL,
+    closed_form,
+    half_time,
+    learn_time,
+    measured_times,
+    sharpness_at_target,
+    time_to_reach,
+    trajectory,
+)
+
+LAB = "deep_linear"
+_CHUNK = 16  # records per compiled call of run() (one progress update each)
+
+
+@dataclass(frozen=True)
+class Config(ConfigBase):
+    LAB = LAB
+    depth: int = param(2, lo=2, hi=6, help="weight matrices D (D = 2: one hidden layer; not the MLP convention)")
+    width: int = param(16, lo=1, hi=128, log=True, help="hidden units per layer (aligned init needs >= modes)")
+    # Each mode sqrt(2) weaker than the last: six well separated stages from small init.
+    singular_values: tuple = param(
+        (4.0, 2.8, 2.0, 1.4, 1.0, 0.7), lo=0.05, hi=10.0, traced=True, help="target singular values s_i"
+    )
+    # Small: long plateaus between stages (saddle to saddle). Product strength, not per-layer.
+    init_scale: float = param(
+        1e-4,
+        lo=1e-8,
+        hi=10.0,
+        log=True,
+        traced=True,
+        help="aligned: initial strength u0 of every mode; random: weight std",
+    )
+    # 1/(lr * s_max) >> ln(s/u0) keeps GD within ~1% of gradient flow (the theory).
+    lr: float = param(0.002, lo=1e-5, hi=2.0, log=True, traced=True, help="learning rate (time t = lr * steps)")
+    steps: int = param(5000, lo=1, hi=200_000, log=True, help="GD steps")
+    init: str = param("aligned", choices=("aligned", "random"), help="aligned balanced, or i.i.d. Gaussian weights")
+    n_records: int = param(150, lo=10, hi=1000, help="recorded points of every curve")
+    seed: int = param(0, lo=0, hi=2**31 - 1, traced=True, help="random seed (target's U, V and the init)")
+
+    def validate(self):
+        n = len(self.singular_values)
+        if not 1 <= n <= 8:
+            raise ConfigError(f"singular_values has {n} entries: give between 1 and 8")
+        if self.init == "aligned" and self.width < n:
+            raise ConfigError(f"aligned init needs width >= number of modes ({n}), got width={self.width}")
+
+    def cost_flops(self) -> float:
+        n, h = len(self.singular_values), self.width
+        return 6.0 * self.steps * self.depth * h * max(h, n) * n + 4.0 * self.steps * self.depth * h**3
+
+
+class Result(NamedTuple):
+    """T recorded points, n modes, D - 1 adjacent layer pairs.
+
+    steps (T,) int; t (T,) = lr * steps; mode_strengths (T, n): u_i = U_i^T W V_i;
+    theory (T, n): gradient-flow prediction (aligned balanced solution from ``u0``);
+    loss (T,): 1/2 ||Sigma_yx - W||_F^2; loss_theory (T,): 1/2 sum_i (s_i - theory_i)^2;
+    balance_drift (T, D-1): ||C_l(t) - C_l(0)||_F with C_l = W_l W_l^T - W_{l+1}^T W_{l+1};
+    balance_gd_terms (T, D-1): ||sum over past steps of lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1})||_F,
+    equal to balance_drift up to rounding; singular_values (n,); u0 (n,): initial strengths the
+    theory starts from (init_scale for aligned init, |u_i(0)| measured for random init);
+    half_times (n,): time each mode first covers half the way from u_i(0) to s_i (NaN if not
+    within the run); half_times_theory (n,); learn_times (n,): first time |u_i - s_i| <= 0.1 s_i;
+    diverged: bool; diverged_step: int (-1 if none). Curves are NaN after divergence.
+    """
+
+    steps: np.ndarray
+    t: np.ndarray
+    mode_strengths: np.ndarray
+    theory: np.ndarray
+    loss: np.ndarray
+    loss_theory: np.ndarray
+    balance_drift: np.ndarray
+    balance_gd_terms: np.ndarray
+    singular_values: np.ndarray
+    u0: np.ndarray
+    half_times: np.ndarray
+    half_times_theory: np.ndarray
+    learn_times: np.ndarray
+    diverged: bool
+    diverged_step: int
+
+
+PRESETS = {
+    "saddle to saddle (small init)": {},
+    "large init: all at once": {"init_scale": 0.5, "steps": 1500},
+    "deep network": {"depth": 4, "init_scale": 0.02, "lr": 0.001, "steps": 6000},
+    "random init": {"init": "random", "init_scale": 0.02, "lr": 0.004, "steps": 4000},
+}
+
+
+# ----------------------------------------------------------------- simulation (jax)
+def _product(ws) -> jax.Array:
+    p = ws[0]
+    for w in ws[1:]:
+        p = w @ p
+    return p
+
+
+def _balance(ws) -> list:
+    return [ws[i] @ ws[i].T - ws[i + 1].T @ ws[i + 1] for i in range(len(ws) - 1)]
+
+
+class _Carry(NamedTuple):
+    ws: tuple
+    acc: tuple  # sum of lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1}) over past steps
+    t: jax.Array
+    diverged: jax.Array
+    div_step: jax.Array
+
+
+def _init_np(seed, init_scale, s, depth: int, width: int, init: str) -> tuple:
+    """(W_1..W_D, target, U, V) as float32 numpy from the seed: host-side, so new shapes compile fast."""
+    rng = np.random.default_rng(int(seed))
+    s = np.asarray(s, np.float64)
+    n = s.size
+
+    def orth(rows):  # Haar: QR of a Gaussian with the signs of R's diagonal fixed
+        q, r = np.linalg.qr(rng.standard_normal((rows, n)))
+        return q * np.sign(np.diag(r))[None, :]
+
+    u, v = orth(n), orth(n)
+    if init == "aligned":  # W_l = a Q_l Q_{l-1}^T with Q_0 = V, Q_D = U: product u0 U V^T, exactly balanced
+        a = float(init_scale) ** (1.0 / depth)
+        qs = [v] + [orth(width) for _ in range(depth - 1)] + [u]
+        ws = [a * qs[i + 1] @ qs[i].T for i in range(depth)]
+    else:
+        shapes = [(width, n)] + [(width, width)] * (depth - 2) + [(n, width)]
+        ws = [float(init_scale) * rng.standard_normal(sh) for sh in shapes]
+    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+    return tuple(map(f32, ws)), f32((u * s[None, :]) @ v.T), f32(u), f32(v)
+
+
+def _start(ws, target, u, v, lr) -> tuple:
+    """(carry, consts) at step 0."""
+    width = ws[0].shape[0]
+    acc = tuple(jnp.zeros((width, width)) for _ in range(len(ws) - 1))
+    consts = {"target": target, "u": u, "v": v, "c0": _balance(ws), "loss0": _loss(ws, target), "lr": lr}
+    return _Carry(tuple(ws), acc, jnp.asarray(0, jnp.int32), jnp.asarray(False), jnp.asarray(-1, jnp.int32)), consts
+
+
+def _loss(ws, target) -> jax.Array:
+    return 0.5 * jnp.sum((target - _product(ws)) ** 2)
+
+
+def _metrics(c: _Carry, k: dict) -> dict:
+    p = _product(c.ws)
+    nan = jnp.where(c.diverged, jnp.nan, 1.0)
+    fro = lambda m: jnp.sqrt(jnp.sum(m**2))  # noqa: E731
+    drift = [fro(b - b0) for b, b0 in zip(_balance(c.ws), k["c0"])]
+    return {
+        "u": jnp.sum(k["u"] * (p @ k["v"]), axis=0) * nan,
+        "loss": 0.5 * jnp.sum((k["target"] - p) ** 2) * nan,
+        "drift": jnp.stack(drift) * nan,
+        "gd_terms": jnp.stack([fro(a) for a in c.acc]) * nan,
+    }
+
+
+def _segment(c: _Carry, k: dict, until) -> _Carry:
+    """GD steps until step ``until`` (traced), stopping at divergence."""
+    lr = k["lr"]
+
+    def body(c: _Carry) -> _Carry:
+        loss, g = jax.value_and_grad(_loss)(c.ws, k["target"])
+        bad = ~jnp.isfinite(loss) | (loss > 1e4 * jnp.maximum(k["loss0"], 1e-3))
+        keep = lambda new, old: jnp.where(bad, old, new)  # noqa: E731
+        ws = tuple(keep(w - lr * gw, w) for w, gw in zip(c.ws, g))
+        terms = [g[i] @ g[i].T - g[i + 1].T @ g[i + 1] for i in range(len(g) - 1)]
+        acc = tuple(keep(a + lr**2 * d, a) for a, d in zip(c.acc, terms))
+        return _Carry(ws, acc, c.t + 1, bad, jnp.where(bad, c.t, c.div_step))
+
+    return jax.lax.while_loop(lambda c: (c.t < until) & ~c.diverged, body, c)
+
+
+def _scan_records(c: _Carry, k: dict, targets) -> tuple:
+    def rec(c, until):
+        c = _segment(c, k, until)
+        return c, _metrics(c, k)
+
+    return jax.lax.scan(rec, c, targets)
+
+
+_start_jit = jax.jit(_start)
+_scan_jit = jax.jit(_scan_records)
+
+
+def _record(cfg: Config) -> np.ndarray:
+    return train.record_steps(cfg.steps, cfg.n_records)
+
+
+def batched(cfg: Config) -> Callable[[dict], dict]:
+    """Pure function of the traced fields (init_scale, lr, seed, singular_values) for a sweep."""
+    rec = jnp.asarray(_record(cfg), jnp.int32)
+    example = _init_np(0, 1.0, cfg.singular_values, cfg.depth, cfg.width, cfg.init)
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), example)
+
+    def f(h):
+        # The init runs on the host (numpy, seeded) in both paths, so a sweep cell equals run().
+        init = lambda *a: _init_np(*a, cfg.depth, cfg.width, cfg.init)  # noqa: E731
+        args = (h["seed"], h["init_scale"], h["singular_values"])
+        ws, target, u, v = jax.pure_callback(init, shapes, *args, vmap_method="sequential")
+        c, k = _start(ws, target, u, v, h["lr"])
+        c, m = _scan_records(c, k, rec)
+        return {**m, "diverged": c.diverged, "diverged_step": c.div_step}
+
+    return f
+
+
+# ----------------------------------------------------------------- results
+def _build(cfg: Config, steps: np.ndarray, m: dict, theory_full: np.ndarray, u0, div: bool, div_step: int):
+    T = len(steps)
+    s = np.asarray(cfg.singular_values, float)
+    t = cfg.lr * steps.astype(float)
+    u = np.asarray(m["u"], float)
+    theory = theory_full[:T]
+    half, learn = measured_times(t, u, s)
+    return Result(
+        steps=steps,
+        t=t,
+        mode_strengths=u,
+        theory=theory,
+        loss=np.asarray(m["loss"], float),
+        loss_theory=0.5 * np.sum((s[None, :] - theory) ** 2, axis=1),
+        balance_drift=np.asarray(m["drift"], float),
+        balance_gd_terms=np.asarray(m["gd_terms"], float),
+        singular_values=s,
+        u0=np.asarray(u0, float),
+        half_times=half,
+        half_times_theory=half_time(s, u0, cfg.depth),
+        learn_times=learn,
+        diverged=bool(div),
+        diverged_step=int(div_step),
+    )
+
+
+def _theory_u0(cfg: Config, u_first: np.ndarray) -> np.ndarray:
+    n = len(cfg.singular_values)
+    return np.full(n, cfg.init_scale) if cfg.init == "aligned" else np.abs(np.asarray(u_first, float))
+
+
+def from_arrays(cfg: Config, out: dict) -> Result:
+    """Result from the arrays of :func:`batched` for one cell."""
+    rec = _record(cfg)
+    m = {k: np.asarray(out[k]) for k in ("u", "loss", "drift", "gd_terms")}
+    u0 = _theory_u0(cfg, m["u"][0])
+    theory = trajectory(cfg.lr * rec, cfg.singular_values, u0, cfg.depth)
+    return _build(cfg, rec, m, theory, u0, bool(out["diverged"]), int(out["diverged_step"]))
+
+
+def run(cfg: Config, progress: Callable[[float, Result], None] | None = None) -> Result:
+    """Train a deep linear network by GD on the population loss; modes are learned in stages.
+
+    What it should look like: from small aligned init every mode strength u_i(t) follows a
+    sigmoid that leaves a plateau after a time ~ ln(s_i/u0) / (2 s_i) (D = 2), strongest mode
+    first, and the loss falls in steps ("saddle to saddle"); the theory curves lie on the
+    simulation while lr * s_max * ln(s/u0) << 1. Large init learns all modes at once. Deeper
+    nets have longer plateaus (~ u0^{-(1-2/D)}) and sharper transitions. Balancedness is
+    conserved up to the GD terms lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1}) per step, so the total
+    drift at a fixed time t scales as lr; aligned balanced init stays exactly balanced.
+
+    Args: cfg: :class:`Config`; progress(fraction, partial Result) after each chunk of records.
+    Returns: :class:`Result` (shapes in its docstring; NaN-padded after a divergence).
+    References: Saxe, McClelland, Ganguli 2014 (arXiv 1312.6120); Arora, Cohen, Hazan 2018
+    (arXiv 1802.06509); Kunin et al. 2024 (arXiv 2406.06158).
+    """
+    rec = _record(cfg)
+    f32 = np.float32  # the same rounding of the traced values as in a sweep
+    init = _init_np(cfg.seed, f32(cfg.init_scale), f32(cfg.singular_values), cfg.depth, cfg.width, cfg.init)
+    c, k = _start_jit(*init, f32(cfg.lr))
+    parts: list[dict] = []
+    theory, u0 = None, None
+    for start in range(0, len(rec), _CHUNK):
+        targets = np.full(_CHUNK, rec[-1], np.int32)
+        chunk = rec[start : start + _CHUNK]
+        targets[: len(chunk)] = chunk
+        c, m = _scan_jit(c, k, jnp.asarray(targets))
+        parts.append({key: np.asarray(v)[: len(chunk)] for key, v in m.items()})
+        if theory is None:
+            u0 = _theory_u0(cfg, parts[0]["u"][0])
+            theory = trajectory(cfg.lr * rec, cfg.singular_values, u0, cfg.depth)
+        done = start + len(chunk)
+        diverged = bool(c.diverged)
+        if progress is not None and done < len(rec) and not diverged:
+            m_so_far = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+            progress(done / len(rec), _build(cfg, rec[:done], m_so_far, theory, u0, False, -1))
+        if diverged:
+            break
+    m = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    pad = len(rec) - len(m["u"])
+    if pad:  # diverged: keep shapes, NaN for the records never reached
+        m = {key: np.concatenate([v, np.full((pad,) + v.shape[1:], np.nan)]) for key, v in m.items()}
+    res = _build(cfg, rec, m, theory, u0, bool(c.diverged), int(c.div_step))
+    if progress is not None:
+        progress(1.0, res)
+    return res
+
+
+def stage_likeness(r: Result) -> float:
+    """(latest half-time - earliest half-time) / time until every mode is learned (within 10%),
+    over the modes that start more than 10% away from their target.
+
+    Near 0: all modes learned together; toward 1 - s_min/s_max: one mode after another.
+    NaN if some mode is not learned within the run; 0 if fewer than two modes have to move.
+    """
+    moving = np.abs(r.u0 - r.singular_values) > LEARNED_TOL * r.singular_values
+    total = np.max(r.learn_times)
+    if not np.isfinite(total) or not np.all(np.isfinite(r.half_times[moving])):
+        return float("nan")
+    if moving.sum() < 2 or total <= 0:
+        return 0.0
+    half = r.half_times[moving]
+    return float((np.max(half) - np.min(half)) / total)
+
+
+def summarize(r: Result) -> dict[str, float]:
+    """stage_likeness (default color), learn_time (all modes within 10%), final_loss."""
+    return {
+        "stage_likeness": stage_likeness(r),
+        "learn_time": float(np.max(r.learn_times)),
+        "final_loss": float(r.loss[-1]),
+    }
