@@ -123,15 +123,21 @@ PRESETS = {
 
 
 # ----------------------------------------------------------------- simulation (jax)
+def _mm(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a @ b as a fused multiply-and-sum: for these tiny matrices XLA's CPU dot hands work to a
+    thread pool, and the hand-offs cost more than the arithmetic (several times, under load)."""
+    return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
+
+
 def _product(ws) -> jax.Array:
     p = ws[0]
     for w in ws[1:]:
-        p = w @ p
+        p = _mm(w, p)
     return p
 
 
 def _balance(ws) -> list:
-    return [ws[i] @ ws[i].T - ws[i + 1].T @ ws[i + 1] for i in range(len(ws) - 1)]
+    return [_mm(ws[i], ws[i].T) - _mm(ws[i + 1].T, ws[i + 1]) for i in range(len(ws) - 1)]
 
 
 class _Carry(NamedTuple):
@@ -182,7 +188,7 @@ def _metrics(c: _Carry, k: dict) -> dict:
     fro = lambda m: jnp.sqrt(jnp.sum(m**2))  # noqa: E731
     drift = [fro(b - b0) for b, b0 in zip(_balance(c.ws), k["c0"])]
     return {
-        "u": jnp.sum(k["u"] * (p @ k["v"]), axis=0) * nan,
+        "u": jnp.sum(k["u"] * _mm(p, k["v"]), axis=0) * nan,
         "loss": 0.5 * jnp.sum((k["target"] - p) ** 2) * nan,
         "drift": jnp.stack(drift) * nan,
         "gd_terms": jnp.stack([fro(a) for a in c.acc]) * nan,
@@ -198,7 +204,7 @@ def _segment(c: _Carry, k: dict, until) -> _Carry:
         bad = ~jnp.isfinite(loss) | (loss > 1e4 * jnp.maximum(k["loss0"], 1e-3))
         keep = lambda new, old: jnp.where(bad, old, new)  # noqa: E731
         ws = tuple(keep(w - lr * gw, w) for w, gw in zip(c.ws, g))
-        terms = [g[i] @ g[i].T - g[i + 1].T @ g[i + 1] for i in range(len(g) - 1)]
+        terms = [_mm(g[i], g[i].T) - _mm(g[i + 1].T, g[i + 1]) for i in range(len(g) - 1)]
         acc = tuple(keep(a + lr**2 * d, a) for a, d in zip(c.acc, terms))
         return _Carry(ws, acc, c.t + 1, bad, jnp.where(bad, c.t, c.div_step))
 
@@ -352,3 +358,102 @@ def summarize(r: Result) -> dict[str, float]:
         "learn_time": float(np.max(r.learn_times)),
         "final_loss": float(r.loss[-1]),
     }
+
+
+# ----------------------------------------------------------------- balancedness vs lr, phase diagrams
+class BalanceResult(NamedTuple):
+    """Drift of the conserved quantities since init, one GD run per learning rate, same time span.
+
+    lrs (k,); t (k, T); drift (k, T): sqrt(sum_l ||C_l(t) - C_l(0)||_F^2) over the D - 1 pairs;
+    gd_terms (k, T): the same norm of the accumulated lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1});
+    init: the init used; init_scale: its scale; diverged (k,) bool."""
+
+    lrs: np.ndarray
+    t: np.ndarray
+    drift: np.ndarray
+    gd_terms: np.ndarray
+    init: str
+    init_scale: float
+    diverged: np.ndarray
+
+
+def balance_vs_lr(cfg: Config, progress: Callable | None = None, factors=(1.0, 0.5, 0.25)) -> BalanceResult:
+    """Balancedness drift at lr * f for f in ``factors``, over the same time t = lr * steps.
+
+    Each GD step moves C_l by lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1}) and a fixed time takes t/lr
+    steps, so the drift at fixed t should fall in proportion to lr (halve lr: half the drift).
+    Aligned balanced init stays exactly balanced (its lr^2 terms cancel mode by mode), so an
+    aligned ``cfg`` is compared with random init of the same layer scale instead:
+    weight std u0^{1/D} / sqrt(width).
+    """
+    if cfg.init == "aligned":
+        cfg = cfg.replace(init="random", init_scale=cfg.init_scale ** (1 / cfg.depth) / np.sqrt(cfg.width))
+    runs = []
+    for i, f in enumerate(factors):
+        c = cfg.replace(lr=cfg.lr * f, steps=max(1, round(cfg.steps / f)))
+        runs.append(run(c))
+        if progress is not None:
+            progress((i + 1) / len(factors), None)
+    norm = lambda a: np.sqrt(np.sum(a**2, axis=1))  # noqa: E731
+    T = min(len(r.t) for r in runs)
+    return BalanceResult(
+        lrs=np.array([cfg.lr * f for f in factors]),
+        t=np.stack([r.t[:T] for r in runs]),
+        drift=np.stack([norm(r.balance_drift[:T]) for r in runs]),
+        gd_terms=np.stack([norm(r.balance_gd_terms[:T]) for r in runs]),
+        init=cfg.init,
+        init_scale=float(cfg.init_scale),
+        diverged=np.array([r.diverged for r in runs]),
+    )
+
+
+CALLS = ("balance_vs_lr",)
+T_MAX_DIAGRAM = 60.0  # longest simulated time t of a phase-diagram cell (slower cells: "not learned")
+MODE_STRENGTHS = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
+
+
+def diagram(cfg: Config, name: str) -> tuple[Config, tuple, tuple]:
+    """(base Config, x, y) of the page's phase diagram ``name`` for the current ``cfg``.
+
+    "init scale x depth": the current target spectrum, colored by stage-likeness.
+    "init scale x mode strength": one mode per cell at the current depth, colored by time to learn.
+    lr = 0.15 / (largest sharpness at the target over the grid): every cell trains stably and
+    within a few percent of gradient flow; steps cover the slowest cell's theoretical learning
+    time (at most ``T_MAX_DIAGRAM``). Aligned init never leaves the modes' span, so its width
+    does not change the dynamics: aligned diagrams use width = number of modes (much faster).
+    Only the init, seed, random init's width and the spectrum or depth follow ``cfg``, so moving
+    lr or steps reuses a computed diagram.
+    """
+    if name == "init scale x depth":
+        depths, spectrum = (2, 3, 4, 5, 6), cfg.singular_values
+    elif name == "init scale x mode strength":
+        depths, spectrum = (cfg.depth,), MODE_STRENGTHS
+    else:
+        raise ValueError(f"unknown diagram {name!r}: 'init scale x depth' or 'init scale x mode strength'")
+    if cfg.init == "aligned":  # initial mode strength u0
+        inits = (1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+        inits = inits if depths != (2,) else (1e-4, 3e-4) + inits
+        u0s, width = inits, len(spectrum) if name.endswith("depth") else 1
+    else:  # weight std; std^2 width / 2: strength of the init's growing part at depth 2
+        inits = (0.003, 0.006, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3)
+        u0s, width = [i**2 * cfg.width / 2 for i in inits], cfg.width
+    lr = float(f"{0.15 / max(sharpness_at_target(max(spectrum), d) for d in depths):.2g}")
+    t_need = np.nanmax([learn_time(min(spectrum), u, d) for u in u0s for d in depths])
+    t_max = min(1.25 * float(t_need), T_MAX_DIAGRAM) if np.isfinite(t_need) else T_MAX_DIAGRAM
+    common = dict(lr=lr, steps=int(np.ceil(t_max / lr)), n_records=200, init_scale=inits[0], width=width)
+    if name == "init scale x depth":
+        return cfg.replace(**common), ("init_scale", list(inits)), ("depth", list(depths))
+    base = cfg.replace(**common, singular_values=(1.0,))
+    return base, ("init_scale", list(inits)), ("singular_values", [(s,) for s in MODE_STRENGTHS])
+
+
+def _default_diagrams() -> dict:
+    out = {}
+    for name in ("init scale x depth", "init scale x mode strength"):
+        base, x, y = diagram(Config(), name)
+        overrides = {k: v for k, v in base.to_dict().items() if v != Config().to_dict()[k]}
+        out[name] = {"base": overrides, "x": x, "y": y}
+    return out
+
+
+DIAGRAMS = _default_diagrams()

@@ -129,7 +129,7 @@ def _first_crossing(t: np.ndarray, x: np.ndarray, level: float) -> np.ndarray:
             out[i] = t[0]
         else:
             x0, x1 = x[k - 1, i], x[k, i]
-            frac = (level - x0) / (x1 - x0) if x1 > x0 else 1.0
+            frac = (level - x0) / (x1 - x0) if np.isfinite(x0) and x1 > x0 else 1.0
             out[i] = t[k - 1] + (t[k] - t[k - 1]) * frac
     return out
 
