@@ -111,8 +111,13 @@ def lanczos(
         # Invariant subspace reached (beta ~ 0): continue from a fresh orthogonal direction,
         # with a zero coupling so the tridiagonal matrix stays an exact projection.
         broke = beta <= 1e-6 * jnp.maximum(scale, jnp.finfo(dtype).tiny)
-        fresh = _orthogonalise(jax.random.normal(jax.random.fold_in(key, j + 1), (dim,), dtype), basis)
-        nxt = jnp.where(broke, fresh / jnp.linalg.norm(fresh), w / jnp.where(broke, 1.0, beta))
+
+        def restart(_):
+            fresh = jax.random.normal(jax.random.fold_in(key, j + 1), (dim,), dtype)
+            fresh = _orthogonalise(fresh, basis)
+            return fresh / jnp.linalg.norm(fresh)
+
+        nxt = jax.lax.cond(broke, restart, lambda _: w / beta, None)
         beta = jnp.where(broke, 0.0, beta)
         basis = basis.at[j + 1].set(nxt)
         return basis, alphas.at[j].set(alpha), betas.at[j].set(beta)
@@ -191,6 +196,8 @@ def top_eigs(
         start = None if v0 is None else jnp.asarray(v0, dtype)
         return lanczos(matvec, dim, k=k, iters=iters, v0=start, key=key)
     if method == "lobpcg":
+        if not 0 < 5 * k < dim:
+            raise ValueError(f"lobpcg needs 0 < 5k < P; got k={k}, P={dim}")
         x0 = jax.random.normal(key, (dim, k), dtype)
         if v0 is not None:
             v0 = jnp.asarray(v0, dtype).reshape(-1, dim)[:k]
@@ -224,8 +231,8 @@ def batch_sharpness(
         def f(p):
             return loss_fn_xy(p, xb, yb)
 
-        g = jax.grad(f)(params)
-        hg = hvp(f, params, g)
+        g, hess = jax.linearize(jax.grad(f), params)  # g_B and v -> H_B v sharing one forward pass
+        hg = hess(g)
         gf, hgf = ravel_pytree(g)[0], ravel_pytree(hg)[0]
         return jnp.vdot(gf, hgf) / jnp.vdot(gf, gf)
 

@@ -114,7 +114,8 @@ def linear_cka(X, Y, unbiased: bool = False) -> float:
     Biased: center columns, ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) (Kornblith et al. 2019);
     1 for Y = c X Q (Q orthogonal, c > 0). Unbiased: the same ratio with Song et al.'s
     unbiased HSIC on linear kernels (near 0 for independent features, can be slightly
-    negative; needs n > 3). Float64; returns a Python float.
+    negative; needs n > 3). Float64; returns a Python float (NaN if a representation is
+    constant over the inputs).
     """
     X, Y = _as64(X), _as64(Y)
     if X.shape[0] != Y.shape[0]:
@@ -171,6 +172,8 @@ def mutual_knn(X, Y, k: int = 10, clip_quantile: float | None = None) -> float:
     if not 1 <= k <= n - 1:
         raise ValueError(f"k={k} must be between 1 and n - 1 = {n - 1}")
     if clip_quantile is not None:
+        if not 0.0 < clip_quantile <= 1.0:
+            raise ValueError(f"clip_quantile={clip_quantile} must be in (0, 1]")
         X, Y = _clip(X, clip_quantile), _clip(Y, clip_quantile)
     overlap = (_knn_mask(X, k) & _knn_mask(Y, k)).sum(1)
     return float(np.mean(overlap / k))

@@ -116,6 +116,17 @@ def test_lobpcg_agrees_with_lanczos(tiny):
     assert vecs.shape == (2, tiny["flat"].size)
 
 
+def test_top_eigs_vmaps_over_parameter_batches(quad):
+    """Sweeps batch runs with vmap: a batch of losses c * 0.5 x^T A x gives c * max eig(A)."""
+    scales = jnp.array([0.5, 1.0, 3.0])
+
+    def sharp(c):
+        return hessian.top_eigs(lambda w: c * quad["loss"](w), jnp.ones(30), iters=30)[0][0]
+
+    got = jax.jit(jax.vmap(sharp))(scales)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(scales) * quad["evals"][0], rtol=1e-4)
+
+
 def test_power_iteration(quad):
     val, vec = jax.jit(lambda v: hessian.power_iteration(lambda u: quad["A"] @ u, v, 500))(jnp.ones(30))
     np.testing.assert_allclose(float(val), quad["evals"][0], rtol=1e-3)
