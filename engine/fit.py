@@ -21,7 +21,8 @@ from scipy.optimize import least_squares
 
 class PowerLawFit(NamedTuple):
     """y = E + A x^-a. E, A, a: point estimates (E = 0 without offset); *_ci: (lo, hi)
-    bootstrap percentile intervals; n_boot: successful bootstrap fits."""
+    bootstrap percentile intervals; n_boot: successful bootstrap fits; samples: (n_boot, 3)
+    bootstrap refits, columns E, A, a (for drawing bands)."""
 
     E: float
     A: float
@@ -30,13 +31,15 @@ class PowerLawFit(NamedTuple):
     E_ci: tuple[float, float]
     A_ci: tuple[float, float]
     n_boot: int
+    samples: np.ndarray | None = None
 
     def predict(self, x) -> np.ndarray:
         return self.E + self.A * np.asarray(x, np.float64) ** (-self.a)
 
 
 class ChinchillaFit(NamedTuple):
-    """L = E + A N^-a + B D^-b. intervals: name -> (lo, hi) for E, A, a, B, b."""
+    """L = E + A N^-a + B D^-b. intervals: name -> (lo, hi) for E, A, a, B, b; n_boot:
+    successful bootstrap fits; samples: (n_boot, 5) bootstrap refits, columns E, A, a, B, b."""
 
     E: float
     A: float
@@ -45,6 +48,7 @@ class ChinchillaFit(NamedTuple):
     b: float
     intervals: dict
     n_boot: int
+    samples: np.ndarray | None = None
 
     def predict(self, N, D) -> np.ndarray:
         N, D = np.asarray(N, np.float64), np.asarray(D, np.float64)
@@ -144,14 +148,16 @@ def fit_power_law(x, y, *, offset: bool = True, n_boot: int = 200, ci: float = 0
         except (ValueError, RuntimeError, np.linalg.LinAlgError):
             continue
     boots = np.array(boots).reshape(-1, 3)
+    samples = np.stack([boots[:, 0], np.exp(boots[:, 1]), boots[:, 2]], axis=1)
     return PowerLawFit(
         E=float(E),
         A=float(np.exp(logA)),
         a=float(a),
         a_ci=_interval(boots[:, 2], ci),
         E_ci=_interval(boots[:, 0], ci),
-        A_ci=_interval(np.exp(boots[:, 1]), ci),
+        A_ci=_interval(samples[:, 1], ci),
         n_boot=len(boots),
+        samples=samples,
     )
 
 
@@ -229,4 +235,5 @@ def fit_chinchilla(N, D, L, *, n_boot: int = 200, ci: float = 0.95, seed: int = 
         b=float(b),
         intervals={k: _interval(v, ci) for k, v in cols.items()},
         n_boot=len(boots),
+        samples=np.stack(list(cols.values()), axis=1),
     )

@@ -21,6 +21,8 @@ def test_power_law_with_offset_recovers_planted_values():
         fit = fit_power_law(x, y, n_boot=100, seed=seed)
         covered.append([fit.a_ci[0] <= a_TRUE <= fit.a_ci[1], fit.E_ci[0] <= E_TRUE <= fit.E_ci[1]])
         assert fit.a_ci[1] - fit.a_ci[0] < 0.3 and fit.n_boot > 95
+        assert fit.samples.shape == (fit.n_boot, 3)
+        assert np.percentile(fit.samples[:, 2], 2.5) == pytest.approx(fit.a_ci[0])
         assert abs(fit.a - a_TRUE) < 0.05 and abs(fit.E - E_TRUE) < 0.02
         np.testing.assert_allclose(fit.predict(x), E_TRUE + A_TRUE * x**-a_TRUE, rtol=0.02)
     assert np.sum(covered, axis=0).min() >= 8, covered
@@ -71,6 +73,7 @@ def test_chinchilla_recovers_planted_parameters():
         assert fit.intervals["a"][1] - fit.intervals["a"][0] < 0.1
         assert fit.intervals["b"][1] - fit.intervals["b"][0] < 0.1
         np.testing.assert_allclose(fit.predict(N, D), L, rtol=0.01)
+        assert fit.samples.shape == (fit.n_boot, 5) and fit.n_boot > 95
     assert np.mean(covered) >= 0.75, covered
 
 
