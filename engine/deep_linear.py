@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from engine import deep_linear_sim as sim
 from engine import train
 from engine.config import ConfigBase, ConfigError, param
 from engine.deep_linear_theory import (  # noqa: F401  (re-exported: the lab's public API)
@@ -122,107 +123,6 @@ PRESETS = {
 }
 
 
-# ----------------------------------------------------------------- simulation (jax)
-def _mm(a: jax.Array, b: jax.Array) -> jax.Array:
-    """a @ b as a fused multiply-and-sum: for these tiny matrices XLA's CPU dot hands work to a
-    thread pool, and the hand-offs cost more than the arithmetic (several times, under load)."""
-    return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
-
-
-def _product(ws) -> jax.Array:
-    p = ws[0]
-    for w in ws[1:]:
-        p = _mm(w, p)
-    return p
-
-
-def _balance(ws) -> list:
-    return [_mm(ws[i], ws[i].T) - _mm(ws[i + 1].T, ws[i + 1]) for i in range(len(ws) - 1)]
-
-
-class _Carry(NamedTuple):
-    ws: tuple
-    acc: tuple  # sum of lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1}) over past steps
-    t: jax.Array
-    diverged: jax.Array
-    div_step: jax.Array
-
-
-def _init_np(seed, init_scale, s, depth: int, width: int, init: str) -> tuple:
-    """(W_1..W_D, target, U, V) as float32 numpy from the seed: host-side, so new shapes compile fast."""
-    rng = np.random.default_rng(int(seed))
-    s = np.asarray(s, np.float64)
-    n = s.size
-
-    def orth(rows):  # Haar: QR of a Gaussian with the signs of R's diagonal fixed
-        q, r = np.linalg.qr(rng.standard_normal((rows, n)))
-        return q * np.sign(np.diag(r))[None, :]
-
-    u, v = orth(n), orth(n)
-    if init == "aligned":  # W_l = a Q_l Q_{l-1}^T with Q_0 = V, Q_D = U: product u0 U V^T, exactly balanced
-        a = float(init_scale) ** (1.0 / depth)
-        qs = [v] + [orth(width) for _ in range(depth - 1)] + [u]
-        ws = [a * qs[i + 1] @ qs[i].T for i in range(depth)]
-    else:
-        shapes = [(width, n)] + [(width, width)] * (depth - 2) + [(n, width)]
-        ws = [float(init_scale) * rng.standard_normal(sh) for sh in shapes]
-    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
-    return tuple(map(f32, ws)), f32((u * s[None, :]) @ v.T), f32(u), f32(v)
-
-
-def _start(ws, target, u, v, lr) -> tuple:
-    """(carry, consts) at step 0."""
-    width = ws[0].shape[0]
-    acc = tuple(jnp.zeros((width, width)) for _ in range(len(ws) - 1))
-    consts = {"target": target, "u": u, "v": v, "c0": _balance(ws), "loss0": _loss(ws, target), "lr": lr}
-    return _Carry(tuple(ws), acc, jnp.asarray(0, jnp.int32), jnp.asarray(False), jnp.asarray(-1, jnp.int32)), consts
-
-
-def _loss(ws, target) -> jax.Array:
-    return 0.5 * jnp.sum((target - _product(ws)) ** 2)
-
-
-def _metrics(c: _Carry, k: dict) -> dict:
-    p = _product(c.ws)
-    nan = jnp.where(c.diverged, jnp.nan, 1.0)
-    fro = lambda m: jnp.sqrt(jnp.sum(m**2))  # noqa: E731
-    drift = [fro(b - b0) for b, b0 in zip(_balance(c.ws), k["c0"])]
-    return {
-        "u": jnp.sum(k["u"] * _mm(p, k["v"]), axis=0) * nan,
-        "loss": 0.5 * jnp.sum((k["target"] - p) ** 2) * nan,
-        "drift": jnp.stack(drift) * nan,
-        "gd_terms": jnp.stack([fro(a) for a in c.acc]) * nan,
-    }
-
-
-def _segment(c: _Carry, k: dict, until) -> _Carry:
-    """GD steps until step ``until`` (traced), stopping at divergence."""
-    lr = k["lr"]
-
-    def body(c: _Carry) -> _Carry:
-        loss, g = jax.value_and_grad(_loss)(c.ws, k["target"])
-        bad = ~jnp.isfinite(loss) | (loss > 1e4 * jnp.maximum(k["loss0"], 1e-3))
-        keep = lambda new, old: jnp.where(bad, old, new)  # noqa: E731
-        ws = tuple(keep(w - lr * gw, w) for w, gw in zip(c.ws, g))
-        terms = [_mm(g[i], g[i].T) - _mm(g[i + 1].T, g[i + 1]) for i in range(len(g) - 1)]
-        acc = tuple(keep(a + lr**2 * d, a) for a, d in zip(c.acc, terms))
-        return _Carry(ws, acc, c.t + 1, bad, jnp.where(bad, c.t, c.div_step))
-
-    return jax.lax.while_loop(lambda c: (c.t < until) & ~c.diverged, body, c)
-
-
-def _scan_records(c: _Carry, k: dict, targets) -> tuple:
-    def rec(c, until):
-        c = _segment(c, k, until)
-        return c, _metrics(c, k)
-
-    return jax.lax.scan(rec, c, targets)
-
-
-_start_jit = jax.jit(_start)
-_scan_jit = jax.jit(_scan_records)
-
-
 def _record(cfg: Config) -> np.ndarray:
     return train.record_steps(cfg.steps, cfg.n_records)
 
@@ -230,16 +130,16 @@ def _record(cfg: Config) -> np.ndarray:
 def batched(cfg: Config) -> Callable[[dict], dict]:
     """Pure function of the traced fields (init_scale, lr, seed, singular_values) for a sweep."""
     rec = jnp.asarray(_record(cfg), jnp.int32)
-    example = _init_np(0, 1.0, cfg.singular_values, cfg.depth, cfg.width, cfg.init)
+    example = sim.init_np(0, 1.0, cfg.singular_values, cfg.depth, cfg.width, cfg.init)
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), example)
 
     def f(h):
         # The init runs on the host (numpy, seeded) in both paths, so a sweep cell equals run().
-        init = lambda *a: _init_np(*a, cfg.depth, cfg.width, cfg.init)  # noqa: E731
+        init = lambda *a: sim.init_np(*a, cfg.depth, cfg.width, cfg.init)  # noqa: E731
         args = (h["seed"], h["init_scale"], h["singular_values"])
         ws, target, u, v = jax.pure_callback(init, shapes, *args, vmap_method="sequential")
-        c, k = _start(ws, target, u, v, h["lr"])
-        c, m = _scan_records(c, k, rec)
+        c, k = sim.start(ws, target, u, v, h["lr"])
+        c, m = sim.scan_records(c, k, rec)
         return {**m, "diverged": c.diverged, "diverged_step": c.div_step}
 
     return f
@@ -304,15 +204,15 @@ def run(cfg: Config, progress: Callable[[float, Result], None] | None = None) ->
     """
     rec = _record(cfg)
     f32 = np.float32  # the same rounding of the traced values as in a sweep
-    init = _init_np(cfg.seed, f32(cfg.init_scale), f32(cfg.singular_values), cfg.depth, cfg.width, cfg.init)
-    c, k = _start_jit(*init, f32(cfg.lr))
+    init = sim.init_np(cfg.seed, f32(cfg.init_scale), f32(cfg.singular_values), cfg.depth, cfg.width, cfg.init)
+    c, k = sim.start_jit(*init, f32(cfg.lr))
     parts: list[dict] = []
     theory, u0 = None, None
     for start in range(0, len(rec), _CHUNK):
         targets = np.full(_CHUNK, rec[-1], np.int32)
         chunk = rec[start : start + _CHUNK]
         targets[: len(chunk)] = chunk
-        c, m = _scan_jit(c, k, jnp.asarray(targets))
+        c, m = sim.scan_jit(c, k, jnp.asarray(targets))
         parts.append({key: np.asarray(v)[: len(chunk)] for key, v in m.items()})
         if theory is None:
             u0 = _theory_u0(cfg, parts[0]["u"][0])
