@@ -13,7 +13,14 @@ import pathlib
 import streamlit as st
 
 ROOT = pathlib.Path(__file__).parent
-st.set_page_config(page_title="Learning Mechanics Lab", page_icon=":material/science:", layout="wide")
+from ui import present  # noqa: E402
+
+st.set_page_config(
+    page_title="Learning Mechanics Lab",
+    page_icon=":material/science:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if present.read_flag() else "auto",
+)
 
 # strand, page file stem, what you see there
 STRANDS = [
@@ -104,6 +111,9 @@ def home() -> None:
                 st.success("Cache cleared.")
 
 
+st.session_state[present.APP_FLAG] = True
+present.apply()
+present.toggle()
 pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
 pages += [st.Page(str(p.relative_to(ROOT)), title=page_title(p)) for p in lab_pages()]
 st.navigation(pages).run()

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
+from engine import cache
 from engine import playground as lab
-from ui import controls, export, figures, run
+from ui import compare, controls, export, figures, present, run
 
 st.title("Playground: one network, one phase diagram")
-st.markdown(
+present.explain(
     "Train a small MLP with gradient descent and watch the training loss. Below, the same network is "
     "trained at every point of a learning-rate x init-scale grid: past a threshold (about 2/sharpness) "
     "gradient descent diverges, marked with a cross. Loss: L = (1/2m) sum_i ||f(x_i) - y_i||^2."
@@ -17,19 +18,19 @@ cfg = controls.sidebar(
     ["dataset", "width", "depth", "activation", "lr", "init_scale", "steps", "seed"],
     presets=lab.PRESETS,
     limits={"width": (4, 1024), "steps": (10, 5000)},
+    present=["lr", "init_scale"],
 )
-
+pinned = compare.pins("playground", cfg, cache.lookup(cache.key_for(cfg)))
 chart = st.empty()
 
 
-def draw(r):
-    fig = figures.line(
+def loss_fig(r):
+    return figures.line(
         [{"x": r.steps, "y": r.loss, "name": "training loss"}], x_title="step", y_title="loss L", log_y=True
     )
-    run.chart(chart, fig)
 
 
-res = run.run_lab(cfg, draw)
+res = run.run_lab(cfg, lambda r: run.chart(chart, compare.overlay(loss_fig, r, pinned)))
 if res is not None:
     if res.diverged:
         st.warning(f"Diverged at step {res.diverged_step}: lower the learning rate.")

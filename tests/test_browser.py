@@ -99,6 +99,14 @@ def _settle(pg, seconds=1.5):
     pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
 
 
+def test_deep_link_on_a_fresh_server_gets_the_app_shell(server, page):
+    # the very first session of the server opens a lab page directly: the navigation must be app.py's
+    page.goto(f"{server}/Playground?steps=20&width=16")
+    page.wait_for_selector(CHART, timeout=120_000)
+    nav = page.locator('[data-testid="stSidebarNav"] a')
+    assert any(nav.nth(i).inner_text().strip().endswith("Home") for i in range(nav.count()))
+
+
 def test_home_loads_and_navigation_reaches_every_page(server, page):
     page.goto(server + "/")
     page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=60_000)
@@ -130,3 +138,14 @@ def test_page_draws_a_chart_and_a_slider_moves_it(server, page, path):
     page.wait_for_selector(CHART, timeout=120_000)
     assert page.locator(EXCEPTION).count() == 0
     assert "?" in page.url  # the moved slider is now part of the shareable link
+
+
+def test_presentation_mode_renders(server, page):
+    page.goto(f"{server}/Playground?present=1&steps=20&width=16")
+    page.wait_for_selector(CHART, timeout=120_000)
+    assert page.locator(EXCEPTION).count() == 0
+    size = page.evaluate("() => getComputedStyle(document.documentElement).fontSize")
+    assert size == "20px"
+    box = page.locator('[data-testid="stSidebar"]').bounding_box()
+    assert box is None or box["x"] + box["width"] <= 0  # the sidebar starts collapsed
+    assert page.get_by_text("Data and reproduce in Python").count() == 0

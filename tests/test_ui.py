@@ -10,6 +10,15 @@ from engine.sweep import SweepResult
 from ui import controls, export, figures
 
 
+def _array(v):
+    """A plotly JSON array (plain list, or plotly's base64 typed-array encoding) as numpy."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v)
+
+
 def test_line_chart_has_titles_log_axes_and_reference_lines():
     fig = figures.line(
         [{"x": [1, 2, 3], "y": [3, 2, 1], "name": "loss"}],
@@ -115,3 +124,35 @@ def test_playground_slider_changes_the_chart():
     assert not at.exception
     after = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
     assert before != after
+
+
+def test_compare_overlay_adds_pinned_lines_dotted():
+    from types import SimpleNamespace
+
+    from ui import compare
+
+    def build(r):
+        return figures.line([{"x": r.steps, "y": r.loss, "name": "loss"}], x_title="step", y_title="loss")
+
+    a = SimpleNamespace(steps=[0, 1], loss=[1.0, 0.5])
+    b = SimpleNamespace(steps=[0, 1], loss=[1.0, 0.2])
+    fig = compare.overlay(build, a, [("lr=0.1", b)])
+    assert [t.name for t in fig.data] == ["loss", "loss [lr=0.1]"]
+    assert fig.data[1].line.dash == "dot" and list(fig.data[1].y) == [1.0, 0.2]
+    assert compare.label_of(playground.Config(lr=0.1)) == "lr=0.1"
+
+
+def test_presentation_mode_keeps_only_the_sliders_that_matter():
+    at = AppTest.from_file("../pages/9_Playground.py", default_timeout=120)
+    at.query_params["present"] = "1"
+    at.query_params["steps"] = "20"
+    at.query_params["width"] = "16"
+    at.session_state["lml_present"] = True
+    at.run()
+    assert not at.exception
+    keys = {s.key for s in at.slider} | {s.key for s in at.select_slider}
+    assert keys == {"lr", "init_scale"}
+    assert not [e for e in at.expander if e.label == "Data and reproduce in Python"]
+    # hidden fields keep the link's values: the chart is the 20-step run
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert _array(spec["data"][0]["x"])[-1] == 20

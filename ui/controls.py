@@ -123,17 +123,25 @@ def sidebar(
     limits: dict | None = None,
     fixed: dict | None = None,
     container=None,
+    present: list[str] | None = None,
 ):
     """Widgets for ``fields`` of Config ``cls`` (in the sidebar); returns a validated Config.
 
     presets: name -> overrides (buttons + ``?preset=NAME``); labels: field -> label;
     limits: field -> (lo, hi) narrower than the Config's range for the slider;
-    fixed: field -> value not shown as a widget.
+    fixed: field -> value not shown as a widget; present: the fields that keep a widget in
+    presentation mode (the others keep their current value, hidden).
     """
+    from ui import present as _present
+
+    _present.ensure_app_shell()
     meta = cls.fields_meta()
     labels, limits, fixed = labels or {}, limits or {}, dict(fixed or {})
     for k, v in st.session_state.pop(_PENDING, {}).items():  # values loaded by load() before a rerun
         st.session_state[k] = v
+    if present is not None and _present.active():
+        fixed = {**{f: _current(cls, prefix, f) for f in fields if f not in present}, **fixed}
+        fields = [f for f in fields if f in present]
     box = container or st.sidebar
     with box:
         if presets:
@@ -154,6 +162,21 @@ def sidebar(
         cfg = cls.from_dict({**_defaults(cls), **fixed})
     _write_url(cls, cfg, fields)
     return cfg
+
+
+def _current(cls, prefix: str, name: str):
+    """A field's value from the session, else the URL, else its default (for hidden widgets)."""
+    meta = cls.fields_meta()[name]
+    if prefix + name in st.session_state:
+        v = st.session_state[prefix + name]
+        return parse_value_tuple(v) if meta["type"] is tuple and isinstance(v, str) else v
+    raw = st.query_params.get(name)
+    if raw is not None:
+        try:
+            return parse_value(cls, name, raw)
+        except ConfigError:
+            pass
+    return meta["default"]
 
 
 def _preset_row(cls, prefix: str, fields: list[str], presets: dict) -> None:

@@ -67,6 +67,10 @@ def panel(
     name: str, cfg, data: dict[str, Any], *, call: str = "run", module: str | None = None, key: str | None = None
 ) -> None:
     """Download buttons (CSV, JSON) and the reproduce snippet, in an expander."""
+    from ui import present
+
+    if present.active():
+        return
     key = key or name
     with st.expander("Data and reproduce in Python"):
         c1, c2 = st.columns(2)
