@@ -16,7 +16,8 @@ on CPU (measured faster than vmap on these CPUs) and ``vmap`` on accelerators. L
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -26,8 +27,10 @@ from engine import cache, labs
 
 class SweepResult(NamedTuple):
     """x_field, y_field: names; x_values (nx,), y_values (ny,); metrics: name -> (nx, ny)
-    float arrays (NaN where not computed or diverged); diverged (nx, ny) bool; done (nx, ny)
-    bool; diverged_step (nx, ny) int (-1 if none)."""
+    float arrays (mean over seeds of the runs that did not diverge; NaN where not computed or
+    diverged); diverged (nx, ny) bool (every seed diverged); done (nx, ny) bool; diverged_step
+    (nx, ny) int (-1 if none; first seed's); spread: name -> (nx, ny) standard deviation over
+    seeds (zeros for one seed); seeds (ns,) the seeds averaged (empty: the base config's seed)."""
 
     x_field: str
     x_values: np.ndarray
@@ -37,6 +40,8 @@ class SweepResult(NamedTuple):
     diverged: np.ndarray
     done: np.ndarray
     diverged_step: np.ndarray
+    spread: dict | None = None
+    seeds: np.ndarray | None = None
 
 
 def traced_fields(cfg) -> list[str]:
@@ -153,53 +158,71 @@ def sweep(
     y: tuple,
     progress: Callable | None = None,
     *,
+    seeds: Sequence[int] | None = None,
     strategy: str | None = None,
     use_cache: bool = True,
 ) -> SweepResult:
     """Phase diagram over two Config fields; see the module docstring.
 
-    lab: a lab name or module; x, y: (field, values). strategy: "map" | "vmap" | "loop"
-    (default: map on CPU, vmap on accelerators). progress(fraction, partial SweepResult).
+    lab: a lab name or module; x, y: (field, values); seeds: run every cell for each seed and
+    report the mean (``metrics``) and standard deviation (``spread``) over seeds. strategy:
+    "map" | "vmap" | "loop" (default: map on CPU, vmap on accelerators).
+    progress(fraction, partial SweepResult) after every block of cells.
     """
     lab_mod = labs.get(lab) if isinstance(lab, str) else lab
     (xf, xs), (yf, ys) = x, y
     xs, ys = list(xs), list(ys)
-    cfgs = grid_configs(base_cfg, (xf, xs), (yf, ys))
-    nx, ny = len(xs), len(ys)
-    metrics: dict[str, np.ndarray] = {}
-    diverged = np.zeros((nx, ny), bool)
-    done = np.zeros((nx, ny), bool)
-    div_step = np.full((nx, ny), -1, int)
-    pos = {id(cfgs[i][j]): (i, j) for i in range(nx) for j in range(ny)}
+    seed_list = list(seeds) if seeds else [None]
+    grid = grid_configs(base_cfg, (xf, xs), (yf, ys))
+    nx, ny, ns = len(xs), len(ys), len(seed_list)
+    cells = {}
+    for i in range(nx):
+        for j in range(ny):
+            for k, sd in enumerate(seed_list):
+                cells[(i, j, k)] = grid[i][j] if sd is None else grid[i][j].replace(seed=int(sd))
+    pos = {id(c): ijk for ijk, c in cells.items()}
+    values: dict[str, np.ndarray] = {}
+    div = np.zeros((nx, ny, ns), bool)
+    done = np.zeros((nx, ny, ns), bool)
+    div_step = np.full((nx, ny, ns), -1, int)
 
     def put(c, r):
-        i, j = pos[id(c)]
-        for k, v in lab_mod.summarize(r).items():
-            metrics.setdefault(k, np.full((nx, ny), np.nan))[i, j] = v
-        diverged[i, j] = bool(r.diverged)
-        div_step[i, j] = int(getattr(r, "diverged_step", -1)) if r.diverged else -1
-        done[i, j] = True
+        ijk = pos[id(c)]
+        for name, v in lab_mod.summarize(r).items():
+            values.setdefault(name, np.full((nx, ny, ns), np.nan))[ijk] = v
+        div[ijk] = bool(r.diverged)
+        div_step[ijk] = int(getattr(r, "diverged_step", -1)) if r.diverged else -1
+        done[ijk] = True
 
     def snapshot():
+        mean, std = {}, {}
+        for name, v in values.items():
+            ok = np.where(div, np.nan, v)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean[name] = np.nanmean(ok, axis=2)
+                std[name] = np.nanstd(ok, axis=2)
+        cell_done = done.all(axis=2)
         return SweepResult(
             xf,
             np.asarray(xs),
             yf,
             np.asarray(ys),
-            {k: v.copy() for k, v in metrics.items()},
-            diverged.copy(),
-            done.copy(),
-            div_step.copy(),
+            mean,
+            div.all(axis=2) & cell_done,
+            cell_done,
+            div_step[..., 0].copy(),
+            std,
+            np.asarray(seeds if seeds else [], int),
         )
 
     missing = []
-    for row in cfgs:
-        for c in row:
-            r = cache.lookup(cache.key_for(c)) if use_cache else None
-            if r is None:
-                missing.append(c)
-            else:
-                put(c, r)
+    for c in cells.values():
+        r = cache.lookup(cache.key_for(c)) if use_cache else None
+        if r is None:
+            missing.append(c)
+        else:
+            put(c, r)
     if progress and not missing:
         progress(1.0, snapshot())
 

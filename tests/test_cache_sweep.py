@@ -146,3 +146,17 @@ def test_sweep_rejects_unknown_lab_and_bad_values():
         sweep.sweep("nope", TINY, ("lr", [0.1]), ("seed", [0]))
     with pytest.raises(ValueError, match="lr=-1.0"):
         sweep.sweep("playground", TINY, ("lr", [-1.0]), ("seed", [0]))
+
+
+def test_sweep_averages_over_seeds_and_reports_the_spread():
+    sr = sweep.sweep("playground", TINY, ("lr", [0.05, 50.0]), ("init_scale", [1.0]), seeds=[0, 1, 2])
+    per_seed = [
+        sweep.sweep("playground", TINY.replace(seed=s), ("lr", [0.05]), ("init_scale", [1.0])).metrics["final_loss"][
+            0, 0
+        ]
+        for s in (0, 1, 2)
+    ]
+    assert sr.metrics["final_loss"][0, 0] == pytest.approx(np.mean(per_seed), rel=1e-6)
+    assert sr.spread["final_loss"][0, 0] == pytest.approx(np.std(per_seed), rel=1e-5)
+    assert sr.spread["final_loss"][0, 0] > 0 and list(sr.seeds) == [0, 1, 2]
+    assert sr.diverged[1, 0] and not sr.diverged[0, 0]

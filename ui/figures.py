@@ -120,27 +120,30 @@ def heatmap(
     title: str | None = None,
     height: int = 460,
     log_z: bool = False,
+    z_spread: np.ndarray | None = None,
 ) -> go.Figure:
     """Phase diagram. z has shape (nx, ny) (grid axes first, as sweeps return them).
 
     diverged (nx, ny) bool: cells marked with a cross; current: (x, y) in parameter units;
     boundaries: dicts with x, y (parameter units), name, optional color/dash (theory lines).
-    With log_z the color is log10(z) and the color bar is labelled in z's units.
+    With log_z the color is log10(z) and the color bar is labelled in z's units; z_spread (nx, ny)
+    adds "± spread" (e.g. the standard deviation over seeds) to each cell's hover text.
     """
     z = np.asarray(z, float)
     xp, xt = _axis(x_values, log_x)
     yp, yt = _axis(y_values, log_y)
     zc = np.where(z > 0, np.log10(np.where(z > 0, z, 1.0)), np.nan) if log_z else z
+
+    def cell(i: int, j: int) -> str:
+        if diverged is not None and diverged[i, j]:
+            return "diverged"
+        if not np.isfinite(z[i, j]):
+            return "not computed"
+        pm = f" ± {_fmt(z_spread[i, j])}" if z_spread is not None and np.isfinite(z_spread[i, j]) else ""
+        return _fmt(z[i, j]) + pm
+
     hover = [
-        [
-            f"{x_title}={_fmt(xv)}<br>{y_title}={_fmt(yv)}<br>{z_title}="
-            + (
-                "diverged"
-                if diverged is not None and diverged[i, j]
-                else ("not computed" if not np.isfinite(z[i, j]) else _fmt(z[i, j]))
-            )
-            for i, xv in enumerate(x_values)
-        ]
+        [f"{x_title}={_fmt(xv)}<br>{y_title}={_fmt(yv)}<br>{z_title}={cell(i, j)}" for i, xv in enumerate(x_values)]
         for j, yv in enumerate(y_values)
     ]
     cb = dict(title=dict(text=z_title, side="right"))
@@ -251,6 +254,7 @@ def sweep_heatmap(
         current=current,
         log_x=log_x,
         log_y=log_y,
+        z_spread=sr.spread.get(metric) if sr.spread and sr.seeds is not None and len(sr.seeds) > 1 else None,
         **kw,
     )
 
