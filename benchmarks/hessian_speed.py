@@ -17,17 +17,21 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import engine  # noqa: F401  (JAX configuration)
 from engine import data, hessian, nets, train
 
 
 def _ms(fn, *args, repeats: int) -> float:
+    """Median wall time of one call in ms (the median resists other processes' load)."""
     jax.block_until_ready(fn(*args))
-    t = time.perf_counter()
+    times = []
     for _ in range(repeats):
+        t = time.perf_counter()
         jax.block_until_ready(fn(*args))
-    return 1e3 * (time.perf_counter() - t) / repeats
+        times.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(times))
 
 
 def main() -> None:
