@@ -132,12 +132,22 @@ def memo(key: str, compute: Callable[[], Any], *, poll: float = 0.1, on_wait: Ca
                 v = lookup(key)  # someone may have finished between our lookup and the lock
                 if v is not None:
                     return v
+                t0 = time.time()
                 v = compute()
                 store(key, v)
+                _log_compute(key, time.time() - t0)
                 return v
         if on_wait is not None:
             on_wait()
         time.sleep(poll)
+
+
+def _log_compute(key: str, seconds: float) -> None:
+    """Append "key seconds pid" to ``$LML_LOG_COMPUTE`` (operators and the load test count computations)."""
+    path = os.environ.get("LML_LOG_COMPUTE")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{key} {seconds:.3f} {os.getpid()}\n")
 
 
 def is_computing(key: str) -> bool:
