@@ -156,3 +156,17 @@ def test_presentation_mode_keeps_only_the_sliders_that_matter():
     # hidden fields keep the link's values: the chart is the 20-step run
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert _array(spec["data"][0]["x"])[-1] == 20
+
+
+def test_preset_link_applies_the_preset_and_explicit_values_win():
+    at = AppTest.from_file("../pages/9_Playground.py", default_timeout=120)
+    at.query_params["preset"] = "too large a learning rate"
+    at.query_params["steps"] = "20"
+    at.query_params["width"] = "16"
+    at.run()
+    assert not at.exception
+    assert at.select_slider(key="lr").value == playground.PRESETS["too large a learning rate"]["lr"]
+    assert at.slider(key="steps").value == 20
+    assert any("Diverged at step" in w.value for w in at.warning)
+    at.button(key="reset").click().run()
+    assert at.select_slider(key="lr").value == playground.Config().lr and at.slider(key="steps").value == 500

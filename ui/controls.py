@@ -17,6 +17,7 @@ from engine.config import ConfigError, parse_value
 
 _NICE = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
 _PENDING = "__lml_pending"
+_HIDDEN = "__lml_preset_hidden"  # a preset's fields that have no widget on the page
 
 
 def log_grid(lo: float, hi: float, integer: bool = False) -> list:
@@ -107,10 +108,12 @@ def parse_value_tuple(text: str) -> tuple:
     return vals
 
 
-def _apply_preset(cls, prefix: str, fields: list[str], overrides: dict) -> None:
+def _apply_preset(cls, prefix: str, fields: list[str], overrides: dict, skip: set = frozenset()) -> None:
     d = {**_defaults(cls), **overrides}
     for f in fields:
-        st.session_state[prefix + f] = d[f]
+        if f not in skip:
+            st.session_state[prefix + f] = d[f]
+    st.session_state[prefix + _HIDDEN] = {k: v for k, v in overrides.items() if k not in fields}
 
 
 def sidebar(
@@ -144,8 +147,7 @@ def sidebar(
         fields = [f for f in fields if f in present]
     box = container or st.sidebar
     with box:
-        if presets:
-            _preset_row(cls, prefix, fields, presets)
+        _preset_row(cls, prefix, fields, presets or {})
         values = {}
         for f in fields:
             m = meta[f]
@@ -155,8 +157,9 @@ def sidebar(
                 st.session_state[key] = v if ok else m["default"]
             label = labels.get(f, f.replace("_", " "))
             values[f] = _widget(f, m, st.session_state[key], key, label, limits.get(f))
+    hidden = st.session_state.get(prefix + _HIDDEN, {})
     try:
-        cfg = cls.from_dict({**_defaults(cls), **fixed, **values})
+        cfg = cls.from_dict({**_defaults(cls), **hidden, **fixed, **values})
     except ConfigError as e:
         st.warning(f"These settings do not fit together: {e}. Showing the defaults instead.")
         cfg = cls.from_dict({**_defaults(cls), **fixed})
@@ -180,24 +183,34 @@ def _current(cls, prefix: str, name: str):
 
 
 def _preset_row(cls, prefix: str, fields: list[str], presets: dict) -> None:
+    """Preset buttons (and ``?preset=NAME``) and the reset button.
+
+    A preset from the link sets every field the link does not set itself, so a shared link
+    ``?preset=X&lr=0.1`` reproduces the preset with that one change. Preset fields without a
+    widget on the page are kept in the session and applied to the Config (see ``sidebar``).
+    """
     url_preset = st.query_params.get("preset")
     marker = prefix + "__preset_applied"
     if url_preset and st.session_state.get(marker) != url_preset:
         if url_preset in presets:
-            _apply_preset(cls, prefix, fields, presets[url_preset])
+            explicit = {f for f in fields if f in st.query_params}
+            _apply_preset(cls, prefix, fields, presets[url_preset], skip=explicit)
         else:
-            st.warning(f"Unknown preset `{url_preset}`; presets are: {', '.join(presets)}.")
+            st.warning(f"Unknown preset `{url_preset}`; presets are: {', '.join(presets) or 'none'}.")
         st.session_state[marker] = url_preset
-    st.markdown("**Presets**")
-    cols = st.columns(2)
-    for i, (name, ov) in enumerate(presets.items()):
-        if cols[i % 2].button(name, key=f"{prefix}preset_{i}", width="stretch"):
-            _apply_preset(cls, prefix, fields, ov)
-            st.session_state[marker] = name
-            st.query_params["preset"] = name
-            st.rerun()
+    if presets:
+        st.markdown("**Presets**")
+        cols = st.columns(2)
+        for i, (name, ov) in enumerate(presets.items()):
+            if cols[i % 2].button(name, key=f"{prefix}preset_{i}", width="stretch"):
+                _apply_preset(cls, prefix, fields, ov)
+                st.session_state[marker] = name
+                st.query_params.clear()
+                st.query_params["preset"] = name
+                st.rerun()
     if st.button("Reset to defaults", key=prefix + "reset", width="stretch"):
         _apply_preset(cls, prefix, fields, {})
+        st.session_state[marker] = None
         st.query_params.clear()
         st.rerun()
 
