@@ -55,18 +55,20 @@ class Config(ConfigBase):
     singular_values: tuple = param(
         (4.0, 2.8, 2.0, 1.4, 1.0, 0.7), lo=0.05, hi=10.0, traced=True, help="target singular values s_i"
     )
-    # Small: long plateaus between stages (saddle to saddle). Product strength, not per-layer.
+    # Small: long plateaus between stages (saddle to saddle), each ~ ln(s/u0)/2s long at depth 2.
+    # The product's strength, not a per-layer scale.
     init_scale: float = param(
-        1e-4,
+        1e-6,
         lo=1e-8,
         hi=10.0,
         log=True,
         traced=True,
         help="aligned: initial strength u0 of every mode; random: weight std",
     )
-    # 1/(lr * s_max) >> ln(s/u0) keeps GD within ~1% of gradient flow (the theory).
+    # GD lags gradient flow (the theory) by about lr * s * ln(s/u0) / 4 of s: ~1.3% here.
     lr: float = param(0.002, lo=1e-5, hi=2.0, log=True, traced=True, help="learning rate (time t = lr * steps)")
-    steps: int = param(5000, lo=1, hi=200_000, log=True, help="GD steps")
+    # t = 13: the weakest default mode (0.7) is learned by t ~ 11 from u0 = 1e-6.
+    steps: int = param(6500, lo=1, hi=200_000, log=True, help="GD steps")
     init: str = param("aligned", choices=("aligned", "random"), help="aligned balanced, or i.i.d. Gaussian weights")
     n_records: int = param(150, lo=10, hi=1000, help="recorded points of every curve")
     seed: int = param(0, lo=0, hi=2**31 - 1, traced=True, help="random seed (target's U, V and the init)")
@@ -92,7 +94,8 @@ class Result(NamedTuple):
     balance_drift (T, D-1): ||C_l(t) - C_l(0)||_F with C_l = W_l W_l^T - W_{l+1}^T W_{l+1};
     balance_gd_terms (T, D-1): ||sum over past steps of lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1})||_F,
     equal to balance_drift up to rounding; singular_values (n,); u0 (n,): initial strengths the
-    theory starts from (init_scale for aligned init, |u_i(0)| measured for random init);
+    theory starts from (init_scale for aligned init; for random init at depth 2 the strength of
+    the init's growing part, deeper |u_i(0)|: see ``deep_linear_sim.theory_u0``);
     half_times (n,): time each mode first covers half the way from u_i(0) to s_i (NaN if not
     within the run); half_times_theory (n,); learn_times (n,): first time |u_i - s_i| <= 0.1 s_i;
     diverged: bool; diverged_step: int (-1 if none). Curves are NaN after divergence.
@@ -140,7 +143,7 @@ def batched(cfg: Config) -> Callable[[dict], dict]:
         ws, target, u, v = jax.pure_callback(init, shapes, *args, vmap_method="sequential")
         c, k = sim.start(ws, target, u, v, h["lr"])
         c, m = sim.scan_records(c, k, rec)
-        return {**m, "diverged": c.diverged, "diverged_step": c.div_step}
+        return {**m, "u0_theory": k["u0_theory"], "diverged": c.diverged, "diverged_step": c.div_step}
 
     return f
 
@@ -172,16 +175,17 @@ def _build(cfg: Config, steps: np.ndarray, m: dict, theory_full: np.ndarray, u0,
     )
 
 
-def _theory_u0(cfg: Config, u_first: np.ndarray) -> np.ndarray:
+def _theory_u0(cfg: Config, measured) -> np.ndarray:
+    """init_scale for aligned init (exact), else the simulation's ``theory_u0`` (see there)."""
     n = len(cfg.singular_values)
-    return np.full(n, cfg.init_scale) if cfg.init == "aligned" else np.abs(np.asarray(u_first, float))
+    return np.full(n, cfg.init_scale) if cfg.init == "aligned" else np.maximum(np.asarray(measured, float), 1e-30)
 
 
 def from_arrays(cfg: Config, out: dict) -> Result:
     """Result from the arrays of :func:`batched` for one cell."""
     rec = _record(cfg)
     m = {k: np.asarray(out[k]) for k in ("u", "loss", "drift", "gd_terms")}
-    u0 = _theory_u0(cfg, m["u"][0])
+    u0 = _theory_u0(cfg, out["u0_theory"])
     theory = trajectory(cfg.lr * rec, cfg.singular_values, u0, cfg.depth)
     return _build(cfg, rec, m, theory, u0, bool(out["diverged"]), int(out["diverged_step"]))
 
@@ -215,7 +219,7 @@ def run(cfg: Config, progress: Callable[[float, Result], None] | None = None) ->
         c, m = sim.scan_jit(c, k, jnp.asarray(targets))
         parts.append({key: np.asarray(v)[: len(chunk)] for key, v in m.items()})
         if theory is None:
-            u0 = _theory_u0(cfg, parts[0]["u"][0])
+            u0 = _theory_u0(cfg, k["u0_theory"])
             theory = trajectory(cfg.lr * rec, cfg.singular_values, u0, cfg.depth)
         done = start + len(chunk)
         diverged = bool(c.diverged)
@@ -261,6 +265,9 @@ def summarize(r: Result) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------- balancedness vs lr, phase diagrams
+RANDOM_STD = 0.1  # weight std of the balancedness comparison when the run itself is aligned
+
+
 class BalanceResult(NamedTuple):
     """Drift of the conserved quantities since init, one GD run per learning rate, same time span.
 
@@ -283,11 +290,11 @@ def balance_vs_lr(cfg: Config, progress: Callable | None = None, factors=(1.0, 0
     Each GD step moves C_l by lr^2 (G_l G_l^T - G_{l+1}^T G_{l+1}) and a fixed time takes t/lr
     steps, so the drift at fixed t should fall in proportion to lr (halve lr: half the drift).
     Aligned balanced init stays exactly balanced (its lr^2 terms cancel mode by mode), so an
-    aligned ``cfg`` is compared with random init of the same layer scale instead:
-    weight std u0^{1/D} / sqrt(width).
+    aligned ``cfg`` is compared on random init with weight std ``RANDOM_STD`` instead (a small
+    random init drifts too little to rise above float32 rounding of C, ~1e-5).
     """
     if cfg.init == "aligned":
-        cfg = cfg.replace(init="random", init_scale=cfg.init_scale ** (1 / cfg.depth) / np.sqrt(cfg.width))
+        cfg = cfg.replace(init="random", init_scale=RANDOM_STD)
     runs = []
     for i, f in enumerate(factors):
         c = cfg.replace(lr=cfg.lr * f, steps=max(1, round(cfg.steps / f)))
@@ -330,9 +337,10 @@ def diagram(cfg: Config, name: str) -> tuple[Config, tuple, tuple]:
         depths, spectrum = (cfg.depth,), MODE_STRENGTHS
     else:
         raise ValueError(f"unknown diagram {name!r}: 'init scale x depth' or 'init scale x mode strength'")
-    if cfg.init == "aligned":  # initial mode strength u0
-        inits = (1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
-        inits = inits if depths != (2,) else (1e-4, 3e-4) + inits
+    if cfg.init == "aligned":  # initial mode strength u0, half decades; deeper nets start higher
+        inits = tuple(float(f"{v:.1g}") for v in 10.0 ** np.arange(-6, 0.01, 0.5))
+        if name.endswith("strength"):  # below the weakest mode: every cell grows toward its target
+            inits = tuple(v for v in inits if v <= 0.3 and (depths == (2,) or v >= 1e-3))
         u0s, width = inits, len(spectrum) if name.endswith("depth") else 1
     else:  # weight std; std^2 width / 2: strength of the init's growing part at depth 2
         inits = (0.003, 0.006, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3)
@@ -357,3 +365,13 @@ def _default_diagrams() -> dict:
 
 
 DIAGRAMS = _default_diagrams()
+
+
+def fit_schedule(cfg: Config) -> dict:
+    """lr and steps that let ``cfg`` learn every mode near gradient flow: lr at most
+    0.1 / sharpness at the target, steps covering 1.3x the theory's slowest time to learn."""
+    lr = min(cfg.lr, float(f"{0.1 / sharpness_at_target(max(cfg.singular_values), cfg.depth):.2g}"))
+    u0 = cfg.init_scale if cfg.init == "aligned" else cfg.init_scale**2 * cfg.width / 2
+    t_need = float(np.nanmax(learn_time(np.asarray(cfg.singular_values), u0, cfg.depth)))
+    steps = int(np.clip(np.ceil(1.3 * t_need / lr), 100, 200_000)) if np.isfinite(t_need) else cfg.steps
+    return {"lr": lr, "steps": steps}

@@ -65,11 +65,25 @@ def init_np(seed, init_scale, s, depth: int, width: int, init: str) -> tuple:
     return tuple(map(f32, ws)), f32((u * s[None, :]) @ v.T), f32(u), f32(v)
 
 
+def theory_u0(ws, u, v) -> jax.Array:
+    """Initial strength (n,) the theory starts each mode from.
+
+    Depth 2: ||(W_1 V_i + W_2^T U_i) / 2||^2. From a small init the linearized dynamics
+    d(W_1 V_i)/dt = s_i W_2^T U_i, d(W_2^T U_i)/dt = s_i W_1 V_i grow this combination as
+    e^{s_i t} and shrink the other, so u_i then follows the aligned solution from this value
+    (for aligned balanced init it equals u0). Deeper: |u_i(0)|, a reference only (no linear
+    regime to solve for random init)."""
+    if len(ws) == 2:
+        return jnp.sum(((_mm(ws[0], v) + _mm(ws[1].T, u)) / 2) ** 2, axis=0)
+    return jnp.abs(jnp.sum(u * _mm(_product(ws), v), axis=0))
+
+
 def start(ws, target, u, v, lr) -> tuple:
     """(carry, consts) at step 0."""
     width = ws[0].shape[0]
     acc = tuple(jnp.zeros((width, width)) for _ in range(len(ws) - 1))
     consts = {"target": target, "u": u, "v": v, "c0": _balance(ws), "loss0": _loss(ws, target), "lr": lr}
+    consts["u0_theory"] = theory_u0(ws, u, v)
     return _Carry(tuple(ws), acc, jnp.asarray(0, jnp.int32), jnp.asarray(False), jnp.asarray(-1, jnp.int32)), consts
 
 

@@ -66,6 +66,17 @@ def test_theory_times_invert_trajectories(depth):
     assert dl.learn_time(1.0, 1e-3, depth + 1) > dl.learn_time(1.0, 1e-3, depth)
 
 
+def test_random_init_follows_aligned_solution_from_growing_part():
+    """Depth 2, small random init: the linearized dynamics pick (W1 V_i + W2^T U_i)/2; from its
+    squared norm the aligned solution predicts the strongest mode closely, the rest roughly."""
+    r = dl.run(SMALL.replace(init="random", init_scale=0.01, width=16))
+    s = r.singular_values
+    assert np.all(np.abs(r.mode_strengths[-1] - s) < 0.02 * s)
+    dev = np.max(np.abs(r.mode_strengths - r.theory), axis=0) / s
+    assert dev[0] < 0.02 and np.all(dev < 0.1), dev
+    assert np.all(r.u0 > 1e-4) and np.all(r.u0 < 1e-2)  # ~ std^2 width / 2 = 8e-4, not the tiny u_i(0)
+
+
 @pytest.fixture(scope="module")
 def random_pair():
     """Random init at lr and lr/2 over the same time t = lr * steps."""
