@@ -171,7 +171,13 @@ def implicit_bias(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     res = scipy.optimize.minimize(
         fun, np.zeros(x.shape[0]), jac=True, hess=hess, method="trust-exact", options={"gtol": 1e-10, "maxiter": 2000}
     )
-    return a2 * np.sinh(x.T @ res.x)
+    mu = res.x
+    for _ in range(3):  # Newton polish: the constraint X beta = y to rounding error
+        step = np.linalg.lstsq(hess(mu), fun(mu)[1], rcond=None)[0]
+        if not np.all(np.isfinite(step)):
+            break
+        mu = mu - step
+    return a2 * np.sinh(x.T @ mu)
 
 
 def _lr(cfg_c, alpha, lam: float, scale: float):
