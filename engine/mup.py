@@ -295,6 +295,19 @@ def best_lr(lrs: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, np.asarray(lrs)[np.maximum(idx, 0)], np.nan), idx
 
 
+def stability_edge(sr: SweepResult) -> tuple[np.ndarray, np.ndarray]:
+    """Per width: the largest learning rate that did not diverge (W,) and the stable/divergent
+    boundary, the log2 midpoint between it and the next grid value (W,); NaN where the grid has
+    no stable value or no divergence above it."""
+    lrs, out_lr, out_b = np.asarray(sr.lrs), [], []
+    for d, done in zip(np.asarray(sr.diverged), np.asarray(sr.done)):
+        ok = np.flatnonzero(done & ~d)
+        i = ok.max() if ok.size else -1
+        out_lr.append(lrs[i] if i >= 0 else np.nan)
+        out_b.append(np.sqrt(lrs[i] * lrs[i + 1]) if 0 <= i < len(lrs) - 1 and d[i + 1] else np.nan)
+    return np.asarray(out_lr), np.asarray(out_b)
+
+
 def _to_sweep_result(cfg: Config, s) -> SweepResult:
     loss = s.metrics.get("loss", np.full(s.done.shape, np.nan))
     std = s.metrics.get("loss_std", np.full(s.done.shape, np.nan))

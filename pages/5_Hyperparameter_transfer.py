@@ -1,0 +1,159 @@
+"""Hyperparameter transfer: the best learning rate across width under muP and under SP."""
+
+import numpy as np
+import streamlit as st
+
+from engine import mup as lab
+from ui import controls, export, present, run
+from ui import mup_figures as mf
+
+st.title("Hyperparameter transfer: muP vs standard parametrization")
+present.explain(
+    r"""
+A **parametrization** says how initial weights, layer multipliers and per-layer learning rates scale with the
+width $n$. In the **standard parametrization (SP)** (weights of variance $1/\text{fan-in}$, one global learning
+rate) a single update moves every hidden pre-activation by an amount that **grows with width**: the update of
+an $n \times n$ matrix adds up $n$ aligned contributions ($\sim n$ per step with Adam). So the learning rate
+that is best for a narrow network is too large for a wide one, and the wide one must be tuned again.
+The **maximal update parametrization (muP)** (Yang & Hu 2021) rescales the readout by $1/\text{width mult}$ and
+the learning rates per layer (here Adam: hidden matrices get $lr/\text{width mult}$; SGD: input, biases and
+readout get $lr \times \text{width mult}$; width mult $= n / n_\text{base}$, as in the `mup` package) so that
+every layer keeps changing by $O(1)$ at any width. Then the learning rate tuned on a small model is (nearly) the
+best one on a large model: **zero-shot hyperparameter transfer** (muTransfer, Yang et al. 2022). Both coincide
+at the base width.
+
+Below: final training loss after a fixed budget of minibatch steps, on a log2 learning-rate grid, for several
+widths (mean of the seeds; error bars: their spread), SP left and muP right; the best learning rate per width;
+the width x learning-rate phase diagram; and the **coordinate check** that explains it (mean |pre-activation|
+after $t$ updates vs width: flat under muP, growing under SP). MLP with the chosen number of hidden layers;
+the widest width is what two CPU cores train in about a minute with small minibatches.
+
+*Convention:* $L = \frac{1}{2m}\sum_i \lVert f(x_i) - y_i\rVert^2$ on the training set (one-hot digits, or the
+teacher's output), after all steps. A run whose minibatch loss becomes non-finite or 100x its initial value is
+**diverged** (any seed). References: [Yang & Hu 2021, Tensor Programs IV](https://arxiv.org/abs/2011.14522);
+[Yang et al. 2022, Tensor Programs V](https://arxiv.org/abs/2203.03466);
+[Everett et al. 2024](https://arxiv.org/abs/2407.05872); [microsoft/mup](https://github.com/microsoft/mup).
+"""
+)
+
+cfg = controls.sidebar(
+    lab.Config,
+    ["optimizer", "dataset", "activation", "lr", "zero_readout", "base_width", "widths", "depth"]
+    + ["steps", "batch_size", "n_seeds", "seed"],
+    presets=lab.PRESETS,
+    labels={
+        "lr": "learning rate of the coordinate check",
+        "zero_readout": "muP: zero-init readout",
+        "n_seeds": "seeds",
+    },
+    limits={
+        "lr": (1e-4, 1.0),
+        "base_width": (16, 1024),
+        "steps": (20, 2000),
+        "batch_size": (8, 256),
+        "n_seeds": (1, 4),
+    },
+    present=["optimizer", "dataset"],
+)
+PARAMS = ("standard", "mup")
+defaults = lab.Config()
+sweep_cfg = cfg.replace(lr=defaults.lr, coord_steps=defaults.coord_steps)  # the sweep ignores both
+coord_cfg = cfg.replace(steps=defaults.steps, lr_log2_min=None, lr_log2_max=None)
+gflop = lab.sweep_cost_flops(sweep_cfg) * 2 / 1e9
+if gflop > run.DEFAULT_MAX_GFLOP * 4:
+    st.error(
+        f"These sweeps need about {gflop:,.0f} GFLOP, above this server's limit: use narrower widths or fewer steps."
+    )
+    st.stop()
+
+st.subheader("Loss vs learning rate, one curve per width")
+st.caption(
+    f"{len(cfg.widths)} widths x {cfg.n_lrs} learning rates x {cfg.n_seeds} seeds, {cfg.steps} steps of "
+    f"{cfg.optimizer} with minibatches of {cfg.batch_size}. Stars: best learning rate of each width; crosses: diverged."
+)
+cols = st.columns(2)
+boxes = {p: c.empty() for p, c in zip(PARAMS, cols)}
+sweeps = {}
+for p in PARAMS:
+    sweeps[p] = run.call(
+        "lr_sweep",
+        sweep_cfg.replace(parametrization=p),
+        lab.lr_sweep,
+        lambda s, p=p: run.chart(boxes[p], mf.loss_vs_lr(s)),
+        label=f"{mf.NAMES[p]}: training {len(cfg.widths) * cfg.n_lrs} width x lr cells",
+    )
+
+if all(s is not None for s in sweeps.values()):
+    yr = mf.shared_loss_range(*sweeps.values())
+    for p in PARAMS:
+        run.chart(boxes[p], mf.loss_vs_lr(sweeps[p], y_range=yr), key=f"mup_loss_{p}")
+    shift = {p: int(s.best_index[-1] - s.best_index[0]) for p, s in sweeps.items() if (s.best_index >= 0).all()}
+    c1, c2 = st.columns([3, 2])
+    run.chart(c1.empty(), mf.optimal_lr(sweeps), key="mup_optimal")
+    edges = {p: lab.stability_edge(s)[0] for p, s in sweeps.items()}
+    w0, w1 = cfg.widths[0], cfg.widths[-1]
+    c2.markdown(
+        f"**From width {w0:g} to {w1:g}** ({w1 / w0:g}x): the best learning rate moves by "
+        + ", ".join(f"**{shift[p]:+d}** grid steps (x{2.0 ** shift[p]:g}) under {mf.NAMES[p]}" for p in shift)
+        + "; the largest stable learning rate by "
+        + ", ".join(
+            f"x{e[-1] / e[0]:.3g} under {mf.NAMES[p]}" for p, e in edges.items() if np.isfinite(e[[0, -1]]).all()
+        )
+        + f". A learning rate that diverges in proportion to 1/width would fall by x{w0 / w1:g}. "
+        "Under muP the grid argmin should stay within about one step (transfer is approximate and improves with "
+        "the base width) and wider networks should be better at the same learning rate."
+    )
+    st.subheader("Phase diagrams: width x learning rate")
+    zr = mf.shared_loss_range(*sweeps.values())
+    cols = st.columns(2)
+    for p, c in zip(PARAMS, cols):
+        run.chart(c.empty(), mf.phase_diagram(sweeps[p], zrange=(zr[0], zr[1] - 0.25)), key=f"mup_phase_{p}")
+    st.caption(
+        "Color: log final training loss (same scale both sides); crosses: diverged; white line: the boundary "
+        "between the largest stable and the first diverged learning rate; stars: best learning rate per width."
+    )
+    data = {k: np.concatenate([mf.sweep_table(s)[k] for s in sweeps.values()]) for k in mf.sweep_table(sweeps["mup"])}
+    export.panel("mup_lr_sweep", sweep_cfg, data, call="lr_sweep")
+
+st.subheader("Coordinate check: why the learning rate drifts")
+st.caption(
+    f"Mean |pre-activation| of each layer and of the output vs width after t = 0..{cfg.coord_steps} {cfg.optimizer} "
+    f"updates at learning rate {cfg.lr:.3g} (at base width) on one fixed batch of {cfg.batch_size}, mean of "
+    f"{cfg.n_seeds} seeds, as the mup package's coord check records it. t = 0 (dotted) is initialization."
+)
+cols = st.columns(2)
+cboxes = {p: c.empty() for p, c in zip(PARAMS, cols)}
+coords = {}
+for p in PARAMS:
+    coords[p] = run.call(
+        "coord_check",
+        coord_cfg.replace(parametrization=p),
+        lab.coord_check,
+        lambda r, p=p: run.chart(cboxes[p], mf.coord_figure(r)),
+        label=f"{mf.NAMES[p]}: coordinate check",
+    )
+if all(c is not None for c in coords.values()):
+    cr = mf.shared_coord_range(*coords.values())
+    for p in PARAMS:
+        run.chart(cboxes[p], mf.coord_figure(coords[p], y_range=cr), key=f"mup_coord_{p}")
+    t1, t2 = st.columns([2, 3])
+    t1.dataframe(mf.slope_table(coords), hide_index=True)
+    t2.markdown(
+        "Log-log slope vs width: 0 means width-independent. Under SP the hidden-to-hidden pre-activation and the "
+        "output grow with width once training starts (Adam: up to ~ width^1); the first layer's fan-in (the input "
+        "dimension) is fixed, so it stays flat in both. Under muP every layer stays flat; its output starts "
+        "smaller at larger widths (readout variance ~ 1/width^2, slope -1/2 at t = 0, or 0 with a zero-init "
+        "readout) and the updates bring it to a width-independent size."
+    )
+    export.panel(
+        "mup_coord_check",
+        coord_cfg,
+        {
+            f"{p}|{layer}|t={t}": coords[p].act_size[:, ti, k]
+            for p in PARAMS
+            for ti, t in enumerate(coords[p].steps)
+            for k, layer in enumerate(coords[p].layers)
+        }
+        | {"width": coords["mup"].widths},
+        call="coord_check",
+    )

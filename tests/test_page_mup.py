@@ -1,0 +1,74 @@
+"""The hyperparameter transfer page renders on a tiny config and a control changes its charts."""
+
+import json
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from ui import mup_figures
+
+PAGE = "../pages/5_Hyperparameter_transfer.py"
+SMALL = {"widths": "32,128", "base_width": "32", "steps": "20", "batch_size": "16", "n_seeds": "1"}
+
+
+def _figures(at):
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _array(v):
+    """A plotly JSON array (plain list, or plotly's base64 typed-array encoding) as numpy."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, float)
+
+
+def _coord_y(figs):
+    return [_array(t["y"]) for f in figs for t in f["data"] if "t = " in t.get("name", "")]
+
+
+def test_page_runs_and_the_coord_check_follows_the_learning_rate():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for k, v in SMALL.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    figs = _figures(at)
+    titles = [f["layout"].get("title", {}).get("text", "") for f in figs]
+    # loss vs lr (SP, muP), optimal lr, two phase diagrams, two coordinate checks
+    assert len(figs) == 7, titles
+    assert any("Optimal learning rate" in t for t in titles)
+    loss_traces = [t for t in figs[0]["data"] if t.get("name", "").startswith("width ")]
+    assert len(loss_traces) == 2  # one curve per width
+    before = _coord_y(figs)
+    slider = next(s for s in at.select_slider if s.label.startswith("learning rate"))
+    slider.set_value(0.002).run()  # from 2^-6: the SP blow-up shrinks
+    assert not at.exception, at.exception
+    after = _coord_y(_figures(at))
+    assert len(after) == len(before) and any(not np.allclose(a, b) for a, b in zip(after, before))
+
+
+def test_figures_mark_argmin_and_divergence():
+    from engine.mup import SweepResult
+
+    loss = np.array([[0.5, 0.2, 0.3, np.nan], [0.4, 0.1, np.nan, np.nan]])
+    sr = SweepResult(
+        np.array([32.0, 128.0]),
+        2.0 ** np.arange(-8, -4),
+        loss,
+        np.zeros_like(loss),
+        np.isnan(loss),
+        np.ones(loss.shape, bool),
+        np.array([2.0**-7, 2.0**-7]),
+        np.array([1, 1]),
+        "standard",
+        "adam",
+    )
+    fig = mup_figures.loss_vs_lr(sr)
+    stars = [t for t in fig.data if t.marker.symbol == "star" and t.x[0] is not None]
+    crosses = [t for t in fig.data if t.marker.symbol == "x" and t.x[0] is not None]
+    assert [s.x[0] for s in stars] == [2.0**-7, 2.0**-7] and sum(len(c.x) for c in crosses) == 3
+    phase = mup_figures.phase_diagram(sr)
+    boundary = next(t for t in phase.data if t.name == "stable / divergent boundary")
+    assert np.allclose(boundary.y, np.log10([2.0**-5.5, 2.0**-6.5]))  # log2 midpoints of the edge

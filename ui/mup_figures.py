@@ -1,0 +1,260 @@
+"""Figures of the hyperparameter transfer lab: pure plotly builders (no Streamlit, no JAX).
+
+Learning rates are plotted on log axes labelled in powers of two (the sweep's grid); widths
+on log axes; one color per width (dark = narrow, bright = wide) in every chart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from engine.mup import CoordResult, SweepResult, loglog_slopes, stability_edge
+from ui import figures
+
+NAMES = {"standard": "standard (SP)", "mup": "muP"}
+PARAM_COLORS = {"standard": "#d62728", "mup": "#1f77b4"}
+LAYER_COLORS = ["#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+LR_TITLE = "learning rate at base width (log2 grid)"
+LOSS_TITLE = "final training loss"
+
+
+def width_colors(n: int) -> list[str]:
+    return sample_colorscale("Viridis", list(np.linspace(0.0, 0.85, n))) if n > 1 else ["#440154"]
+
+
+def _pow2_ticks(values) -> dict:
+    """Log-axis ticks at the powers of two among ``values`` (at most ~8 labels)."""
+    k = np.unique(np.round(np.log2(np.asarray(values, float)[np.isfinite(values)])).astype(int))
+    k = k[:: max(1, int(np.ceil(len(k) / 8)))]
+    return dict(type="log", tickmode="array", tickvals=list(2.0**k), ticktext=[f"2<sup>{v}</sup>" for v in k])
+
+
+def _width_ticks(widths) -> dict:
+    w = np.asarray(widths, float)
+    return dict(type="log", tickmode="array", tickvals=list(w), ticktext=[f"{v:g}" for v in w])
+
+
+def _layout(fig: go.Figure, title: str | None, height: int = 400) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        height=height,
+        template="plotly_white",
+        margin=dict(l=60, r=20, t=60 if title else 30, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+    )
+    return fig
+
+
+def loss_vs_lr(sr: SweepResult, y_range: tuple | None = None, title: str | None = None) -> go.Figure:
+    """Final loss vs lr, one curve per width (error bars: std over seeds); stars: each curve's
+    argmin; crosses along the top: diverged runs. y_range: (lo, hi) of log10 loss, to share axes."""
+    fig = go.Figure()
+    colors = width_colors(len(sr.widths))
+    finite = sr.loss[np.isfinite(sr.loss)]
+    top = 10 ** y_range[1] / 1.3 if y_range else (finite.max() * 1.5 if finite.size else 1.0)
+    for i, w in enumerate(sr.widths):
+        g, c = f"w{i}", colors[i]
+        fig.add_trace(
+            go.Scatter(
+                x=sr.lrs,
+                y=sr.loss[i],
+                name=f"width {w:g}",
+                mode="lines+markers",
+                line=dict(color=c, width=2),
+                marker=dict(size=5),
+                error_y=dict(type="data", array=sr.loss_std[i], visible=True, thickness=1, width=0),
+                legendgroup=g,
+            )
+        )
+        if sr.best_index[i] >= 0:
+            j = sr.best_index[i]
+            fig.add_trace(
+                go.Scatter(
+                    x=[sr.lrs[j]],
+                    y=[sr.loss[i, j]],
+                    mode="markers",
+                    marker=dict(symbol="star", size=15, color=c, line=dict(color="black", width=1)),
+                    name=f"best lr, width {w:g}",
+                    legendgroup=g,
+                    showlegend=False,
+                    hovertemplate=f"width {w:g}: best lr %{{x:.3g}}, loss %{{y:.3g}}<extra></extra>",
+                )
+            )
+        d = np.asarray(sr.diverged[i], bool)
+        if d.any():
+            fig.add_trace(
+                go.Scatter(
+                    x=sr.lrs[d],
+                    y=np.full(int(d.sum()), top),
+                    mode="markers",
+                    marker=dict(symbol="x", size=9, color=c),
+                    name="diverged",
+                    legendgroup=g,
+                    showlegend=False,
+                    hovertemplate=f"width {w:g}: diverged at lr %{{x:.3g}}<extra></extra>",
+                )
+            )
+    fig.add_trace(  # legend keys for the markers
+        go.Scatter(
+            x=[None], y=[None], mode="markers", marker=dict(symbol="star", size=12, color="gray"), name="best lr"
+        )
+    )
+    fig.add_trace(
+        go.Scatter(x=[None], y=[None], mode="markers", marker=dict(symbol="x", size=9, color="gray"), name="diverged")
+    )
+    fig.update_xaxes(title_text=LR_TITLE, **_pow2_ticks(sr.lrs))
+    fig.update_yaxes(title_text=LOSS_TITLE, type="log", range=list(y_range) if y_range else None)
+    return _layout(fig, title or NAMES.get(sr.parametrization, sr.parametrization), height=430)
+
+
+def shared_loss_range(*srs: SweepResult) -> tuple[float, float]:
+    """log10 range covering every finite loss of the sweeps, with room above for the crosses."""
+    vals = np.concatenate([s.loss[np.isfinite(s.loss)] for s in srs] + [np.zeros(0)])
+    if not vals.size:
+        return (-2.0, 0.0)
+    return (float(np.log10(vals.min())) - 0.1, float(np.log10(vals.max())) + 0.35)
+
+
+def optimal_lr(srs: dict[str, SweepResult]) -> go.Figure:
+    """Best lr (solid, stars) and largest stable lr (dotted) vs width, per parametrization,
+    with a 1/width guide (dashed gray) through SP's stability edge at the narrowest width."""
+    fig = go.Figure()
+    all_lrs, widths = [], None
+    for p, sr in srs.items():
+        c, name = PARAM_COLORS.get(p, "black"), NAMES.get(p, p)
+        widths = sr.widths
+        edge, _ = stability_edge(sr)
+        fig.add_trace(
+            go.Scatter(
+                x=sr.widths,
+                y=sr.best_lr,
+                mode="lines+markers",
+                name=f"{name}: best lr",
+                line=dict(color=c, width=3),
+                marker=dict(symbol="star", size=13),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=sr.widths,
+                y=edge,
+                mode="lines+markers",
+                name=f"{name}: largest stable lr",
+                line=dict(color=c, width=1.5, dash="dot"),
+                marker=dict(symbol="triangle-up", size=8),
+            )
+        )
+        all_lrs += [sr.lrs]
+        if p == "standard" and np.isfinite(edge[0]):
+            fig.add_trace(
+                go.Scatter(
+                    x=sr.widths,
+                    y=edge[0] * sr.widths[0] / sr.widths,
+                    mode="lines",
+                    name="~ 1/width",
+                    line=dict(color="gray", dash="dash", width=1),
+                )
+            )
+    lrs = np.concatenate(all_lrs) if all_lrs else np.array([1.0])
+    fig.update_xaxes(title_text="width (hidden units)", **_width_ticks(widths if widths is not None else [1]))
+    fig.update_yaxes(
+        title_text="learning rate at base width",
+        range=[np.log10(lrs.min()) - 0.1, np.log10(lrs.max()) + 0.1],
+        **_pow2_ticks(lrs),
+    )
+    return _layout(fig, "Optimal learning rate vs width", height=430)
+
+
+def phase_diagram(sr: SweepResult, title: str | None = None, zrange: tuple | None = None) -> go.Figure:
+    """Width x lr colored by log10 final loss; crosses: diverged; white line: stable/divergent
+    boundary; stars: the best lr of each width. zrange: (lo, hi) log10 loss to share colors."""
+    _, boundary = stability_edge(sr)
+    b = [{"x": sr.widths, "y": boundary, "name": "stable / divergent boundary", "color": "white", "dash": "solid"}]
+    kw = dict(zmin=zrange[0], zmax=zrange[1]) if zrange else {}
+    fig = figures.heatmap(
+        sr.widths,
+        sr.lrs,
+        sr.loss,
+        x_title="width",
+        y_title="learning rate at base width",
+        z_title=LOSS_TITLE,
+        diverged=sr.diverged,
+        boundaries=b,
+        log_z=True,
+        z_spread=sr.loss_std,
+        title=title or NAMES.get(sr.parametrization, sr.parametrization),
+        height=430,
+        **kw,
+    )
+    ok = sr.best_index >= 0
+    fig.add_trace(
+        go.Scatter(
+            x=np.log10(sr.widths[ok]),
+            y=np.log10(sr.best_lr[ok]),
+            mode="markers+lines",
+            name="best lr",
+            line=dict(color="#ff7f0e", width=1.5),
+            marker=dict(symbol="star", size=14, color="#ff7f0e", line=dict(color="black", width=1)),
+            hoverinfo="skip",
+        )
+    )
+    ylr = np.asarray(sr.lrs, float)
+    k = np.unique(np.round(np.log2(ylr)).astype(int))[:: max(1, int(np.ceil(len(ylr) / 8)))]
+    fig.update_yaxes(tickmode="array", tickvals=list(np.log10(2.0**k)), ticktext=[f"2<sup>{v}</sup>" for v in k])
+    return fig
+
+
+def coord_figure(cr: CoordResult, y_range: tuple | None = None, title: str | None = None) -> go.Figure:
+    """Mean |pre-activation| vs width: one color per layer, one line style per step t
+    (t = 0, initialization, thin gray-ish dotted; the last step solid). y_range: log10 range."""
+    fig = go.Figure()
+    last = len(cr.steps) - 1
+    dashes = {0: "dot", last: "solid"}
+    for k, layer in enumerate(cr.layers):
+        c = LAYER_COLORS[k % len(LAYER_COLORS)]
+        for t_i, t in enumerate(cr.steps):
+            fig.add_trace(
+                go.Scatter(
+                    x=cr.widths,
+                    y=cr.act_size[:, t_i, k],
+                    mode="lines+markers",
+                    name=f"{layer}, t = {t}",
+                    legendgroup=layer,
+                    showlegend=t_i == last,
+                    line=dict(color=c, dash=dashes.get(t_i, "dash"), width=1 + 2 * t_i / max(last, 1)),
+                    opacity=0.45 if t_i == 0 else 1.0,
+                    marker=dict(size=5),
+                )
+            )
+    fig.update_xaxes(title_text="width (hidden units)", **_width_ticks(cr.widths))
+    fig.update_yaxes(title_text="mean |pre-activation|", type="log", range=list(y_range) if y_range else None)
+    t = title or f"{NAMES.get(cr.parametrization, cr.parametrization)}: coordinate check"
+    return _layout(fig, t, height=430)
+
+
+def shared_coord_range(*crs: CoordResult) -> tuple[float, float]:
+    vals = np.concatenate([c.act_size[np.isfinite(c.act_size) & (c.act_size > 0)] for c in crs])
+    return (float(np.log10(vals.min())) - 0.15, float(np.log10(vals.max())) + 0.15)
+
+
+def slope_table(crs: dict[str, CoordResult]) -> dict[str, list]:
+    """Log-log slope of mean |pre-activation| vs width after the last step, per layer."""
+    out: dict[str, list] = {"layer": list(next(iter(crs.values())).layers)}
+    for p, cr in crs.items():
+        out[f"{NAMES.get(p, p)} slope at t = {cr.steps[-1]}"] = [round(float(v), 2) for v in loglog_slopes(cr)[-1]]
+    return out
+
+
+def sweep_table(sr: SweepResult) -> dict[str, np.ndarray]:
+    """Long-format columns of a sweep for the CSV download."""
+    w, lr = np.meshgrid(sr.widths, sr.lrs, indexing="ij")
+    return {
+        "parametrization": np.full(w.size, sr.parametrization),
+        "width": w.ravel(),
+        "lr": lr.ravel(),
+        "loss": sr.loss.ravel(),
+        "loss_std": sr.loss_std.ravel(),
+        "diverged": sr.diverged.ravel(),
+    }
