@@ -15,10 +15,13 @@ Numpy + scipy only; a spectrum is computed once and every curve after it is inst
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
+
+from engine.config import ConfigBase, param
 
 
 class Prediction(NamedTuple):
@@ -77,11 +80,10 @@ def kernel_matrix(x: np.ndarray, kind: str = "rbf", bandwidth: float = 1.0, z: n
 
 class Spectrum(NamedTuple):
     """eigs (P,) of K/P (descending); coeffs2 (P,) target power per mode (summed over outputs);
-    vecs (P, P) eigenvectors; K (P, P); y (P, k) the pool's targets."""
+    K (P, P) the pool's kernel matrix; y (P, k) the pool's targets."""
 
     eigs: np.ndarray
     coeffs2: np.ndarray
-    vecs: np.ndarray
     K: np.ndarray
     y: np.ndarray
 
@@ -93,17 +95,21 @@ def spectrum(x: np.ndarray, y: np.ndarray, kind: str = "rbf", bandwidth: float =
     sqrt(P) U_i, coefficients v_i = U_i . y / sqrt(P).
     """
     K = kernel_matrix(np.asarray(x, np.float64), kind, bandwidth)
+    eigs, v2 = _eig(K, y)
+    return Spectrum(eigs, v2, K, np.asarray(y, np.float64).reshape(K.shape[0], -1))
+
+
+def _eig(K: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     P = K.shape[0]
     mu, U = np.linalg.eigh(K)
     order = np.argsort(mu)[::-1]
     mu, U = np.maximum(mu[order], 0.0), U[:, order]
-    y = np.asarray(y, np.float64).reshape(P, -1)
-    v2 = np.sum((U.T @ y) ** 2, axis=1) / P
-    return Spectrum(mu / P, v2, U, K, y)
+    v2 = np.sum((U.T @ np.asarray(y, np.float64).reshape(P, -1)) ** 2, axis=1) / P
+    return mu / P, v2
 
 
 def krr_test_mse(sp: Spectrum, n_values, ridge: float = 0.0, trials: int = 5, seed: int = 0) -> np.ndarray:
-    """Actual kernel ridge regression: mean over ``trials`` random n-subsets of the pool of the
+    """Actual kernel ridge regression: for each of ``trials`` random n-subsets of the pool, the
     population test MSE (summed over outputs, averaged over the whole pool). Returns (k, trials)."""
     rng = np.random.default_rng(seed)
     P = sp.K.shape[0]
@@ -123,9 +129,12 @@ def krr_test_mse(sp: Spectrum, n_values, ridge: float = 0.0, trials: int = 5, se
 def digits_spectrum(kind: str = "rbf", bandwidth_scale: float = 1.0) -> Spectrum:
     """Spectrum of a kernel on all 1,797 digits (pixels / 16, one-hot targets minus their mean).
 
-    The bandwidth is bandwidth_scale times the median pairwise distance of the pool.
+    The bandwidth is bandwidth_scale times the median pairwise distance of the pool. The
+    eigen-decomposition (seconds) is kept in the disk cache, so it is paid once per machine.
     """
     from sklearn.datasets import load_digits
+
+    from engine import cache
 
     d = load_digits()
     x = d.data.astype(np.float64) / 16.0
@@ -134,4 +143,50 @@ def digits_spectrum(kind: str = "rbf", bandwidth_scale: float = 1.0) -> Spectrum
     sq = np.sum(x**2, 1)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
     s = bandwidth_scale * float(np.median(dist[np.triu_indices_from(dist, 1)]))
-    return spectrum(x, y, kind, s)
+    K = kernel_matrix(x, kind, s)
+    key = cache.make_key("scaling.digits_spectrum", f"{kind}|{bandwidth_scale:.6g}")
+    eigs, v2 = cache.memo(key, lambda: _eig(K, y))
+    return Spectrum(eigs, v2, K, y)
+
+
+# ------------------------------------------------------------------ the page's eigenlearning panel
+
+
+@dataclass(frozen=True)
+class EigenConfig(ConfigBase):
+    LAB = "scaling.eigenlearning"
+    kernel: str = param("rbf", choices=("rbf", "laplace"), help="kernel on the 64 pixels")
+    bandwidth: float = param(1.0, lo=0.25, hi=4.0, log=True, help="kernel width, in units of the median distance")
+    ridge: float = param(1e-3, lo=1e-6, hi=10.0, log=True, help="ridge delta added to K(X, X)")
+    trials: int = param(4, lo=1, hi=20, help="random training sets per n for the actual regression")
+    seed: int = param(0, lo=0, hi=2**31 - 1, help="draw of the training sets")
+
+
+class EigenResult(NamedTuple):
+    """n (k,) training-set sizes; actual (k, trials) kernel ridge regression test loss;
+    n_fine (m,), predicted (m,) eigenlearning test loss; both loss = (1/2) MSE summed over the
+    10 outputs; eigs (P,), coeffs2 (P,) the spectrum; kappa (m,); diverged: always False."""
+
+    n: np.ndarray
+    actual: np.ndarray
+    n_fine: np.ndarray
+    predicted: np.ndarray
+    eigs: np.ndarray
+    coeffs2: np.ndarray
+    kappa: np.ndarray
+    diverged: bool
+
+
+def digits_curves(cfg: EigenConfig) -> EigenResult:
+    """Eigenlearning's test loss vs n on digits next to actual kernel ridge regression.
+
+    The spectrum comes from all 1,797 digits (the pool is the population); n stays well below
+    it (10 to 800). What it should look like: the prediction runs through the actual points,
+    a power law in n over most of the range, bending where the ridge takes over.
+    """
+    sp = digits_spectrum(cfg.kernel, cfg.bandwidth)
+    n = np.array([10, 20, 40, 80, 160, 320, 640])
+    n_fine = np.unique(np.geomspace(10, 800, 40).astype(int)).astype(float)
+    pred = predict(sp.eigs, sp.coeffs2, n_fine, ridge=cfg.ridge)
+    actual = krr_test_mse(sp, n, ridge=cfg.ridge, trials=cfg.trials, seed=cfg.seed)
+    return EigenResult(n, 0.5 * actual, n_fine, 0.5 * pred.test_mse, sp.eigs, sp.coeffs2, pred.kappa, False)

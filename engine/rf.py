@@ -18,11 +18,15 @@ Near r = 1 logarithmic corrections bias fitted exponents.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import zeta
 
 from engine import eigenlearning
+from engine.config import ConfigBase, param
 
 
 def _spectrum(n_latent: int, b: float, r: float) -> tuple[np.ndarray, np.ndarray]:
@@ -229,3 +233,86 @@ def _terms(b: float, r: float, d: np.ndarray, s: np.ndarray) -> dict:
         "F_0": d ** -(b * min(r, 1.0)),
         "K_pp": s ** (-2.0 + 1.0 / b) if alpha > 0.25 else 0.0 * d,
     }
+
+
+# ------------------------------------------------------------------ the page's solvable-theory panel
+
+
+@dataclass(frozen=True)
+class TheoryConfig(ConfigBase):
+    LAB = "scaling.theory"
+    b: float = param(1.5, lo=1.05, hi=3.0, help="spectrum exponent b: feature variances k^-b")
+    r: float = param(0.5, lo=0.1, hi=2.5, help="target exponent r: target power k^-(1 + b r)")
+    n_latent: int = param(2048, lo=256, hi=8192, help="latent directions simulated (the rest added as a constant)")
+    seed: int = param(0, lo=0, hi=2**31 - 1, help="draw of the random features and the examples")
+
+
+class TheoryResult(NamedTuple):
+    """sizes (nN,) feature counts; loss_n (nN,) simulated, loss_n_theory (nN,), loss_n_top (nN,)
+    top-N eigenfeatures; times (nT,); time_features (3,) feature counts; loss_t (3, nT) simulated
+    gradient flow; loss_t_theory (nT,) infinitely many features; samples (nD,); loss_d (nD,)
+    simulated ridgeless regression; loss_d_theory (nD,); predicted, fitted (3,) exponents of
+    L(N), L(t), L(D); fitted_ci (3, 2); diverged: always False (exact solutions)."""
+
+    sizes: np.ndarray
+    loss_n: np.ndarray
+    loss_n_theory: np.ndarray
+    loss_n_top: np.ndarray
+    times: np.ndarray
+    time_features: np.ndarray
+    loss_t: np.ndarray
+    loss_t_theory: np.ndarray
+    samples: np.ndarray
+    loss_d: np.ndarray
+    loss_d_theory: np.ndarray
+    predicted: np.ndarray
+    fitted: np.ndarray
+    fitted_ci: np.ndarray
+    diverged: bool
+
+
+def solvable(cfg: TheoryConfig) -> TheoryResult:
+    """The random-features model at (b, r): simulation and theory of L(N), L(t) and L(D).
+
+    What it should look like: each simulated curve follows its power law, N^-(b min(r,1)),
+    t^-r (until the finite-N plateau L(N)) and D^-(b min(r,2)); the fitted exponents sit
+    near the predicted ones, less so near r = 1 (log corrections). Numpy only, about a second.
+    """
+    from engine import fit
+
+    b, r, m = cfg.b, cfg.r, cfg.n_latent
+    sizes = np.unique(np.geomspace(8, m // 4, 12).astype(int))
+    loss_n = rf_losses(sizes, b, r, m, cfg.seed, draws=2)
+    lam, u2 = _spectrum(m, b, r)
+    tail = np.concatenate([np.cumsum(u2[::-1])[::-1], [0.0]])
+    loss_top = 0.5 * tail[sizes] + _tail(m, b, r)
+    times = np.geomspace(1.0, 1e5, 40)
+    feats = np.array([m // 64, m // 16, m // 4])
+    loss_t = np.stack([rf_time_losses(n, times, b, r, m, cfg.seed) for n in feats])
+    samples = np.unique(np.geomspace(8, m // 8, 8).astype(int))
+    loss_d = rf_data_losses(samples, b, r, m, cfg.seed, trials=2)
+    fitted, ci = np.full(3, np.nan), np.full((3, 2), np.nan)
+    plateau = rf_losses(feats[-1:], b, r, m, cfg.seed)[0]
+    early = loss_t[-1] > 3.0 * plateau
+    for k, (x, y) in enumerate(((sizes, loss_n), (times[early], loss_t[-1][early]), (samples, loss_d))):
+        if len(x) >= 3:
+            f = fit.fit_power_law(x, y, offset=False, n_boot=100, seed=cfg.seed)
+            fitted[k], ci[k] = f.a, f.a_ci
+    ex = rf_exponents(b, r)
+    return TheoryResult(
+        sizes,
+        loss_n,
+        rf_theory(sizes, b, r, m),
+        loss_top,
+        times,
+        feats,
+        loss_t,
+        rf_theory(times, b, r, m, branch="t"),
+        samples,
+        loss_d,
+        rf_theory(samples, b, r, m, branch="D"),
+        np.array([ex["N"], ex["t"], ex["D"]]),
+        fitted,
+        ci,
+        False,
+    )
