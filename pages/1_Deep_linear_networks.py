@@ -1,5 +1,6 @@
 """Deep linear networks: singular modes learned one at a time, the exact theory on every curve."""
 
+import numpy as np
 import streamlit as st
 
 from engine import cache
@@ -62,8 +63,17 @@ if res is not None:
         st.warning(f"Diverged at step {res.diverged_step}: lr x sharpness = {lr_sharp:.2g} (GD needs < 2).")
     elif lr_sharp > 0.1:
         st.info(f"lr x sharpness at the target = {lr_sharp:.2g}: gradient descent lags the gradient-flow theory.")
+    need = float(np.nanmax(lab.learn_time(res.singular_values, res.u0, cfg.depth)))
+    if not res.diverged and need > res.t[-1]:
+        st.info(
+            f"The weakest mode needs about t = {need:.3g} to be learned (theory); this run stops at "
+            f"t = {res.t[-1]:.3g}. Deeper nets wait much longer on their plateaus from a small init."
+        )
+        if st.button("Fit learning rate and steps to the theory", key="dl_fit"):
+            controls.load(lab.fit_schedule(cfg))
     pairs = "; ".join(
-        f"s={s:g}: {h:.3g} / {ht:.3g}" for s, h, ht in zip(res.singular_values, res.half_times, res.half_times_theory)
+        f"s={s:g}: {h:.3g} / {ht:.3g}".replace("nan /", "not yet /")
+        for s, h, ht in zip(res.singular_values, res.half_times, res.half_times_theory)
     )
     st.caption(f"Half-times, simulation / theory (time to cover half the way from u_i(0) to s_i): {pairs}.")
     if cfg.init == "random" and cfg.depth == 2:

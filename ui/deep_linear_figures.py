@@ -38,13 +38,10 @@ def modes_figure(r) -> go.Figure:
         )
     traces.append({"x": [np.nan], "y": [np.nan], "name": "theory (dashed)", "color": "black", "dash": "dash"})
     s_max = float(np.max(r.singular_values))
-    return figures.line(
-        traces,
-        x_title=TIME,
-        y_title="mode strength u_i = U_i^T W V_i",
-        y_range=(min(0.0, float(np.nanmin(r.mode_strengths)) * 1.05), 1.08 * s_max),
-        height=420,
-    )
+    u = r.mode_strengths[np.isfinite(r.mode_strengths)]
+    lo = min(0.0, 1.05 * float(u.min())) if u.size else 0.0
+    hi = 1.08 * min(max(s_max, float(u.max()) if u.size else 0.0), 3 * s_max)  # a blow-up stays in view
+    return figures.line(traces, x_title=TIME, y_title="mode strength u_i = U_i^T W V_i", y_range=(lo, hi), height=420)
 
 
 def loss_figure(r, log_y: bool = False) -> go.Figure:
@@ -60,8 +57,15 @@ def loss_figure(r, log_y: bool = False) -> go.Figure:
         for i, (h, s) in enumerate(zip(r.half_times_theory, r.singular_values))
         if np.isfinite(h) and 0 < h < t_end
     ]
-    fig = figures.line(traces, x_title=TIME, y_title="loss L = 1/2 ||Σyx - W||²", log_y=log_y, height=420)
-    y_top = float(np.nanmax(r.loss)) if np.any(np.isfinite(r.loss)) else 1.0
+    finite = r.loss[np.isfinite(r.loss) & (r.loss > 0)]
+    y_top = float(finite.max()) if finite.size else 1.0
+    y_range = None
+    if log_y and finite.size:  # at least a decade, at most 8 (float32 ends near 1e-7 of the start)
+        hi = np.log10(1.5 * y_top)
+        y_range = (min(max(np.log10(finite.min()), hi - 8), hi - 1), hi)
+    fig = figures.line(
+        traces, x_title=TIME, y_title="loss L = 1/2 ||Σyx - W||²", log_y=log_y, height=420, y_range=y_range
+    )
     for x, label, color in vlines:  # thin lines; labels in the hover, not on the plot (they would overlap)
         fig.add_vline(x=x, line=dict(color=color, dash="dot", width=1.2))
         fig.add_trace(
