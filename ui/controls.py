@@ -46,8 +46,8 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
-def _url_value(cls, name: str, meta: dict):
-    raw = st.query_params.get(name)
+def _url_value(cls, name: str, meta: dict, prefix: str = ""):
+    raw = st.query_params.get(prefix + name)
     if raw is None:
         return None, False
     try:
@@ -55,7 +55,7 @@ def _url_value(cls, name: str, meta: dict):
         cls.from_dict({**_defaults(cls), name: v})  # range / type / cross-field check
         return v, True
     except (ConfigError, TypeError, ValueError) as e:
-        st.warning(f"Ignored `{name}={raw}` from the link: {e}. Using the default {fmt(meta['default'])}.")
+        st.warning(f"Ignored `{prefix}{name}={raw}` from the link: {e}. Using the default {fmt(meta['default'])}.")
         return None, False
 
 
@@ -134,6 +134,8 @@ def sidebar(
     limits: field -> (lo, hi) narrower than the Config's range for the slider;
     fixed: field -> value not shown as a widget; present: the fields that keep a widget in
     presentation mode (the others keep their current value, hidden).
+    With a ``prefix`` the section's link names are prefixed too (``?dg_alpha=...``,
+    ``?dg_preset=...``), so two sections with the same field names share a page.
     """
     from ui import present as _present
 
@@ -153,7 +155,7 @@ def sidebar(
             m = meta[f]
             key = prefix + f
             if key not in st.session_state:
-                v, ok = _url_value(cls, f, m)
+                v, ok = _url_value(cls, f, m, prefix)
                 st.session_state[key] = v if ok else m["default"]
             label = labels.get(f, f.replace("_", " "))
             values[f] = _widget(f, m, st.session_state[key], key, label, limits.get(f))
@@ -163,7 +165,7 @@ def sidebar(
     except ConfigError as e:
         st.warning(f"These settings do not fit together: {e}. Showing the defaults instead.")
         cfg = cls.from_dict({**_defaults(cls), **fixed})
-    _write_url(cls, cfg, fields)
+    _write_url(cls, cfg, fields, prefix)
     return cfg
 
 
@@ -173,7 +175,7 @@ def _current(cls, prefix: str, name: str):
     if prefix + name in st.session_state:
         v = st.session_state[prefix + name]
         return parse_value_tuple(v) if meta["type"] is tuple and isinstance(v, str) else v
-    raw = st.query_params.get(name)
+    raw = st.query_params.get(prefix + name)
     if raw is not None:
         try:
             return parse_value(cls, name, raw)
@@ -189,11 +191,11 @@ def _preset_row(cls, prefix: str, fields: list[str], presets: dict) -> None:
     ``?preset=X&lr=0.1`` reproduces the preset with that one change. Preset fields without a
     widget on the page are kept in the session and applied to the Config (see ``sidebar``).
     """
-    url_preset = st.query_params.get("preset")
+    url_preset = st.query_params.get(prefix + "preset")
     marker = prefix + "__preset_applied"
     if url_preset and st.session_state.get(marker) != url_preset:
         if url_preset in presets:
-            explicit = {f for f in fields if f in st.query_params}
+            explicit = {f for f in fields if prefix + f in st.query_params}
             _apply_preset(cls, prefix, fields, presets[url_preset], skip=explicit)
         else:
             st.warning(f"Unknown preset `{url_preset}`; presets are: {', '.join(presets) or 'none'}.")
@@ -206,7 +208,7 @@ def _preset_row(cls, prefix: str, fields: list[str], presets: dict) -> None:
                 _apply_preset(cls, prefix, fields, ov)
                 st.session_state[marker] = name
                 st.query_params.clear()
-                st.query_params["preset"] = name
+                st.query_params[prefix + "preset"] = name
                 st.rerun()
     if st.button("Reset to defaults", key=prefix + "reset", width="stretch"):
         _apply_preset(cls, prefix, fields, {})
@@ -215,17 +217,17 @@ def _preset_row(cls, prefix: str, fields: list[str], presets: dict) -> None:
         st.rerun()
 
 
-def _write_url(cls, cfg, fields: list[str]) -> None:
+def _write_url(cls, cfg, fields: list[str], prefix: str = "") -> None:
     meta = cls.fields_meta()
     for f in fields:
-        v = getattr(cfg, f)
+        v, name = getattr(cfg, f), prefix + f  # a prefixed section keeps its own link names
         if v == meta[f]["default"]:
-            if f in st.query_params:
-                del st.query_params[f]
+            if name in st.query_params:
+                del st.query_params[name]
         else:
             s = "none" if v is None else (",".join(f"{x:g}" for x in v) if isinstance(v, tuple) else str(v))
-            if st.query_params.get(f) != s:
-                st.query_params[f] = s
+            if st.query_params.get(name) != s:
+                st.query_params[name] = s
 
 
 def choice(label: str, options: list, *, key: str, default=None, help: str | None = None, container=None):
