@@ -96,9 +96,8 @@ if bal is not None:
     run.chart(bal_box, dlf.balance_figure(bal))
     ratio = bal.drift[0, -1] / bal.drift[1, -1]
     note = (
-        f"Shown for random init with weight std {bal.init_scale:.2g} (the aligned init's layer scale): "
-        "an aligned, balanced init stays exactly balanced under gradient descent too (its lr² terms cancel "
-        "mode by mode). "
+        f"Shown for random init with weight std {bal.init_scale:.2g}: the aligned, balanced init above stays "
+        "exactly balanced under gradient descent too (its lr² terms cancel mode by mode). "
         if cfg.init == "aligned"
         else ""
     )
