@@ -295,9 +295,10 @@ def balance_vs_lr(cfg: Config, progress: Callable | None = None, factors=(1.0, 0
     """
     if cfg.init == "aligned":
         cfg = cfg.replace(init="random", init_scale=RANDOM_STD)
+    steps = min(cfg.steps, int(Config.fields_meta()["steps"]["hi"] * min(factors)))  # the smallest lr's run fits
     runs = []
     for i, f in enumerate(factors):
-        c = cfg.replace(lr=cfg.lr * f, steps=max(1, round(cfg.steps / f)))
+        c = cfg.replace(lr=cfg.lr * f, steps=max(1, round(steps / f)))
         runs.append(run(c))
         if progress is not None:
             progress((i + 1) / len(factors), None)

@@ -106,6 +106,11 @@ if bal is not None:
         f"Each step adds O(lr²) and a fixed time takes t/lr steps, so halving lr should halve the drift: "
         f"measured drift(lr) / drift(lr/2) = {ratio:.2f} at t = {bal.t[0, -1]:.3g}."
     )
+    if np.any(bal.drift[:, -1] > 2 * bal.gd_terms[:, -1]):
+        st.info(
+            "At the smallest learning rates float32 rounding of the weights (updates below their last digit) "
+            "drifts more than gradient descent itself; the dashed exact lr² sums still fall in proportion to lr."
+        )
 
 st.subheader("Phase diagrams")
 d1, d2 = st.columns(2)
