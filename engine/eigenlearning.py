@@ -14,6 +14,7 @@ Numpy + scipy only; a spectrum is computed once and every curve after it is inst
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -22,6 +23,24 @@ import numpy as np
 from scipy.optimize import brentq
 
 from engine.config import ConfigBase, param
+
+
+def single_blas_thread(fn):
+    """Run ``fn`` with BLAS/LAPACK on one thread. On a shared CPU server (one computation per core
+    already) oversubscribed OpenBLAS threads made these numpy panels ~20x slower (measured)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            from threadpoolctl import threadpool_limits
+
+            ctx = threadpool_limits(1)
+        except ImportError:  # threadpoolctl comes with scikit-learn; without it, run as is
+            ctx = contextlib.nullcontext()
+        with ctx:
+            return fn(*args, **kwargs)
+
+    return wrapped
 
 
 class Prediction(NamedTuple):
@@ -88,6 +107,7 @@ class Spectrum(NamedTuple):
     y: np.ndarray
 
 
+@single_blas_thread
 def spectrum(x: np.ndarray, y: np.ndarray, kind: str = "rbf", bandwidth: float = 1.0) -> Spectrum:
     """Eigen-decomposition of the kernel on a pool (uniform measure) and the target's coefficients.
 
@@ -108,6 +128,7 @@ def _eig(K: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu / P, v2
 
 
+@single_blas_thread
 def krr_test_mse(sp: Spectrum, n_values, ridge: float = 0.0, trials: int = 5, seed: int = 0) -> np.ndarray:
     """Actual kernel ridge regression: for each of ``trials`` random n-subsets of the pool, the
     population test MSE (summed over outputs, averaged over the whole pool). Returns (k, trials)."""
@@ -126,6 +147,7 @@ def krr_test_mse(sp: Spectrum, n_values, ridge: float = 0.0, trials: int = 5, se
 
 
 @functools.lru_cache(maxsize=8)
+@single_blas_thread
 def digits_spectrum(kind: str = "rbf", bandwidth_scale: float = 1.0) -> Spectrum:
     """Spectrum of a kernel on all 1,797 digits (pixels / 16, one-hot targets minus their mean).
 
@@ -177,6 +199,7 @@ class EigenResult(NamedTuple):
     diverged: bool
 
 
+@single_blas_thread
 def digits_curves(cfg: EigenConfig) -> EigenResult:
     """Eigenlearning's test loss vs n on digits next to actual kernel ridge regression.
 

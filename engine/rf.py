@@ -27,6 +27,7 @@ from scipy.special import zeta
 
 from engine import eigenlearning
 from engine.config import ConfigBase, param
+from engine.eigenlearning import single_blas_thread
 
 
 def _spectrum(n_latent: int, b: float, r: float) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +48,7 @@ def _features(n: int, n_latent: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, n_latent)) / np.sqrt(n)
 
 
+@single_blas_thread
 def rf_losses(
     sizes, spectrum_exponent: float, target_exponent: float, n_latent: int = 4096, seed: int = 0, draws: int = 1
 ) -> np.ndarray:
@@ -113,6 +115,7 @@ def rf_exponents(spectrum_exponent: float, target_exponent: float) -> dict[str, 
     return {"N": b * min(r, 1.0), "N_top": b * r, "t": r, "D": b * min(r, 2.0)}
 
 
+@single_blas_thread
 def rf_time_losses(
     n_features: int, times, spectrum_exponent: float, target_exponent: float, n_latent: int = 4096, seed: int = 0
 ) -> np.ndarray:
@@ -131,6 +134,7 @@ def rf_time_losses(
     return loss + _tail(n_latent, spectrum_exponent, target_exponent)
 
 
+@single_blas_thread
 def rf_data_losses(
     sizes, spectrum_exponent: float, target_exponent: float, n_latent: int = 2048, seed: int = 0, trials: int = 4
 ) -> np.ndarray:
@@ -271,6 +275,7 @@ class TheoryResult(NamedTuple):
     diverged: bool
 
 
+@single_blas_thread
 def solvable(cfg: TheoryConfig) -> TheoryResult:
     """The random-features model at (b, r): simulation and theory of L(N), L(t) and L(D).
 
