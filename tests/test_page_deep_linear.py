@@ -68,3 +68,11 @@ def test_phase_diagram_figures_mark_unlearned_cells_and_draw_theory_contours():
     assert contours and all(c.contours.start == c.contours.end for c in contours)
     assert "theory time to learn" in names
     assert not any(t.type == "contour" for t in dlf.time_diagram(sr, 2, None, 30.0, "std", theory=False).data)
+
+
+def test_clicked_cell_is_read_from_the_browser_event_format():
+    """Streamlit hands plotly 7's typed-array customdata back as {"0": i, "1": j}."""
+    from ui import figures
+
+    event = {"selection": {"points": [{"curve_number": 1, "point_index": 3, "customdata": {"0": 1, "1": 1}}]}}
+    assert figures.selected_cell(event, [1e-3, 1e-2, 0.1], [2, 3]) == (1e-2, 3)

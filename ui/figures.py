@@ -267,6 +267,8 @@ def selected_cell(event, x_values: Sequence, y_values: Sequence) -> tuple | None
         return None
     for p in points or []:
         cd = p.get("customdata")
+        if isinstance(cd, dict):  # plotly 7 in Streamlit sends a typed-array row as {"0": i, "1": j}
+            cd = [cd.get("0"), cd.get("1")] if "0" in cd and "1" in cd else None
         if cd is not None and len(cd) == 2:
             i, j = int(cd[0]), int(cd[1])
             if 0 <= i < len(x_values) and 0 <= j < len(y_values):
