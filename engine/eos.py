@@ -289,7 +289,8 @@ def batched(cfg: Config) -> Callable[[dict], dict]:
 
 def from_arrays(cfg: Config, out: dict) -> Result:
     vals = np.asarray(out["eigenvalues"], np.float64)
-    bs = np.asarray(out["batch_sharpness"], np.float64) if cfg.batch_size is not None else np.zeros(0)
+    sgd = cfg.batch_size is not None and cfg.batch_size < cfg.n_train
+    bs = np.asarray(out["batch_sharpness"], np.float64) if sgd else np.zeros(0)
     return Result(
         np.arange(cfg.steps + 1),
         np.asarray(out["loss"], np.float64),
@@ -407,6 +408,23 @@ def summarize(r: Result) -> dict[str, float]:
         "full_batch_ratio": nan if r.diverged else full,
         "final_loss": nan if r.diverged else float(r.loss[-1]),
     }
+
+
+# The page's phase diagrams; cells use a smaller net than the single run (the page says so).
+_CELL = {"n_train": 256, "width": 32, "steps": 600, "eig_every": 50, "n_eigs": 1, "lanczos_iters": 10}
+DIAGRAMS = {
+    "lr x batch size": {
+        "base": _CELL,
+        "x": ("lr", [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0]),
+        "y": ("batch_size", [8, 16, 32, 64, 128, 256]),
+    },
+    "lr x width": {
+        "base": {k: v for k, v in _CELL.items() if k != "width"},
+        "x": ("lr", [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0]),
+        "y": ("width", [8, 16, 32, 64, 128]),
+    },
+}
+CALLS = ("gradient_flow", "central_flow")
 
 
 def gradient_flow(cfg: Config, progress=None, **kw):
