@@ -118,7 +118,7 @@ class Result(NamedTuple):
 PRESETS = {
     "teacher (both limits)": {},
     "model-limited": {"widths": (1, 2, 3, 4, 6, 8), "sizes": (256, 512, 1024, 2048)},
-    "data-limited": {"widths": (16, 24, 32, 48, 64, 96), "sizes": (8, 16, 32, 64, 128)},
+    "data-limited": {"widths": (24, 32, 48, 64, 96, 128), "sizes": (8, 16, 32, 64)},
     "digits": {"dataset": "digits", "widths": (2, 4, 8, 16, 32, 64), "sizes": (50, 100, 200, 400, 800, 1300)},
 }
 
