@@ -54,7 +54,7 @@ class Config(ConfigBase):
         traced=True,
         help="step size in units of 1/curvature at the solution (small: gradient flow)",
     )
-    steps: int = param(20_000, lo=1, hi=500_000, help="full-batch GD steps")
+    steps: int = param(100_000, lo=1, hi=500_000, help="full-batch GD steps (small alpha needs many)")
     seed: int = param(0, lo=0, hi=2**31 - 1, help="seed of the data and of beta*")
 
     def validate(self) -> None:
@@ -95,7 +95,8 @@ class Result(NamedTuple):
 
 class Curve(NamedTuple):
     """Test error against alpha (A values): alphas (A,); test_error, implicit_bias_error,
-    train_loss (final), uv_drift (A,); diverged (A,) bool; l1_error, l2_error: float."""
+    train_loss (final), uv_drift (A,); diverged (A,) bool; l1_error, l2_error: float;
+    theory_alphas (F,), theory_error (F,): the Q_alpha interpolator's error on a finer grid."""
 
     alphas: np.ndarray
     test_error: np.ndarray
@@ -105,12 +106,15 @@ class Curve(NamedTuple):
     diverged: np.ndarray
     l1_error: float
     l2_error: float
+    theory_alphas: np.ndarray
+    theory_error: np.ndarray
 
 
 PRESETS = {
-    "sparse recovery (small alpha)": {"alpha": 0.01},
+    "sparse recovery (small alpha)": {"alpha": 0.003},
     "min-norm (large alpha)": {"alpha": 10.0},
 }
+CALLS = ("alpha_curve",)
 
 
 def q(z: np.ndarray) -> np.ndarray:
@@ -303,6 +307,9 @@ def alpha_curve(
     rows = [
         from_arrays(cfg.replace(alpha=float(a)), jax.tree.map(lambda v, i=i: v[i], out)) for i, a in enumerate(alphas)
     ]
+    x, y, beta_star = _problem(cfg.d, cfg.n, cfg.k, cfg.noise, cfg.seed)
+    fine = np.logspace(np.log10(alphas.min()), np.log10(alphas.max()), 4 * len(alphas) + 1)
+    fine_err = np.array([np.sum((implicit_bias(x, y, a) - beta_star) ** 2) for a in fine])
     res = Curve(
         alphas=np.asarray(alphas, float),
         test_error=np.array([r.test_error for r in rows]),
@@ -312,6 +319,8 @@ def alpha_curve(
         diverged=np.array([r.diverged for r in rows]),
         l1_error=rows[0].l1_error,
         l2_error=rows[0].l2_error,
+        theory_alphas=fine,
+        theory_error=fine_err,
     )
     if progress is not None:
         progress(1.0, res)

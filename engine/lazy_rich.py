@@ -423,3 +423,19 @@ def boundary_exponent(parametrization: str) -> float:
 def default_grid() -> tuple[list[int], list[float]]:
     """Widths and alphas of the page's default phase diagram (8 x 8)."""
     return [8, 16, 32, 64, 128, 256, 512, 1024], [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
+
+
+def diagram_base(cfg: Config) -> Config:
+    """The base config of the width x alpha diagram for the current settings: width and alpha
+    pinned (the cells set them), so the diagram's key does not follow those two sliders."""
+    return cfg.replace(width=64, alpha=1.0)
+
+
+DIAGRAMS = {
+    f"width x alpha ({p})": {
+        "base": {"width": 64, "alpha": 1.0, "parametrization": p},
+        "x": ("width", default_grid()[0]),
+        "y": ("alpha", default_grid()[1]),
+    }
+    for p in ("ntk", "mup")
+}

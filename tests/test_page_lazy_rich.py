@@ -1,0 +1,84 @@
+"""Lazy vs rich page: renders a small phase diagram, a run, the diagonal and imbalance panels
+without exceptions; the sliders change the charts' data."""
+
+import base64
+import json
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+SMALL = {
+    "grid": "4 x 4 (quick)",
+    "steps": "20",
+    "n_train": "32",
+    "d_in": "4",
+    "width": "16",
+    "alpha": "0.1",
+    "dg_d": "20",
+    "dg_n": "10",
+    "dg_k": "2",
+    "dg_steps": "2000",
+    "im_steps": "200",
+}
+
+
+def _charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _by_x_title(charts: list[dict], start: str) -> dict:
+    return next(c for c in charts if c["layout"].get("xaxis", {}).get("title", {}).get("text", "").startswith(start))
+
+
+def _arr(v) -> np.ndarray:
+    """A plotly array (plain list, or the base64 "bdata" form)."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.array(v, dtype=float)
+
+
+def _star(fig: dict) -> tuple:
+    tr = next(t for t in fig["data"] if t.get("name") == "current setting")
+    return float(_arr(tr["x"])[0]), float(_arr(tr["y"])[0])
+
+
+def test_page_renders_and_controls_change_the_charts():
+    at = AppTest.from_file("../pages/2_Lazy_vs_rich.py", default_timeout=120)
+    for k, v in SMALL.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    charts = _charts(at)
+    assert len(charts) >= 8
+    phase = _by_x_title(charts, "width")
+    heat = next(t for t in phase["data"] if t["type"] == "heatmap")
+    assert len(_arr(heat["x"])) == 4 and len(_arr(heat["y"])) == 4
+    assert np.isfinite(_arr(heat["z"])).all()  # every cell computed
+    assert any("theory" in t.get("name", "") for t in phase["data"])  # the boundary is drawn
+    curves = _by_x_title(charts, "GD step")
+    assert {t["name"] for t in curves["data"]} >= {"network: test", "linearized: test"}
+    before_star, before_curve = _star(phase), curves["data"][1]["y"]
+
+    at.select_slider(key="alpha").set_value(3.0).run()
+    assert not at.exception, at.exception
+    charts = _charts(at)
+    assert _star(_by_x_title(charts, "width")) != before_star
+    assert _by_x_title(charts, "GD step")["data"][1]["y"] != before_curve
+
+    diag = _by_x_title(charts, "initialization scale alpha")
+    coeffs = _by_x_title(charts, "coefficient index")
+    trained = next(t for t in coeffs["data"] if t.get("name") == "trained")["y"]
+    at.select_slider(key="dg_alpha").set_value(1.0).run()
+    assert not at.exception, at.exception
+    charts = _charts(at)
+    assert next(t for t in _by_x_title(charts, "coefficient index")["data"] if t.get("name") == "trained")["y"] != trained
+    assert _by_x_title(charts, "initialization scale alpha")["data"][1]["y"] == diag["data"][1]["y"]  # curve cached
+
+    drift = _by_x_title(charts, "time t")["data"][0]["y"]
+    at.select_slider(key="im_lr").set_value(0.05).run()
+    assert not at.exception, at.exception
+    assert _by_x_title(_charts(at), "time t")["data"][0]["y"] != drift
+
+    at.selectbox(key="order").set_value("kernel distance").run()
+    assert not at.exception, at.exception
+    assert any("kernel distance" in json.dumps(c["data"][0].get("colorbar", {})) for c in _charts(at))
