@@ -100,11 +100,12 @@ class Arch:
         if self.family == "MLP":
             out, pre = nets.apply(params, x, self.mlp, return_preacts=True)
             return [act(z) for z in pre[:-1]] + [out]
-        h1 = act(conv3x3(x.reshape(-1, 8, 8, 1), params["conv1"]["w"], 1) + params["conv1"]["b"])
-        h2 = act(conv3x3(h1, params["conv2"]["w"], 2) + params["conv2"]["b"])
+        p = {k: (v["w"], v["b"][None, None, None] if k.startswith("conv") else v["b"][None]) for k, v in params.items()}
+        h1 = act(conv3x3(x.reshape(-1, 8, 8, 1), p["conv1"][0], 1) + p["conv1"][1])  # explicit bias broadcast
+        h2 = act(conv3x3(h1, p["conv2"][0], 2) + p["conv2"][1])
         flat2 = h2.reshape(h2.shape[0], -1)
-        h3 = act(flat2 @ params["dense"]["w"] + params["dense"]["b"])
-        out = h3 @ params["out"]["w"] + params["out"]["b"]
+        h3 = act(flat2 @ p["dense"][0] + p["dense"][1])
+        out = h3 @ p["out"][0] + p["out"][1]
         return [h1.reshape(h1.shape[0], -1), flat2, h3, out]
 
     def apply(self, params, x: jax.Array) -> jax.Array:
