@@ -90,7 +90,10 @@ class Config(ConfigBase):
 
     def cost_flops(self) -> float:
         """One run: n_seeds trainings of ``width`` (fwd + bwd = 3 forward passes per step)."""
-        return self.n_seeds * (3.0 * self.steps * _spec(self).forward_flops(self.batch_size) + _eval_flops(self))
+        spec = _spec(self)
+        return self.n_seeds * (
+            3.0 * self.steps * spec.forward_flops(self.batch_size) + spec.forward_flops(self.n_train)
+        )
 
 
 class Result(NamedTuple):
@@ -117,8 +120,9 @@ class SweepResult(NamedTuple):
 
     widths (W,); lrs (L,) learning rates at base width; loss (W, L) mean final training loss
     over seeds (NaN where diverged or not yet computed); loss_std (W, L) std over seeds;
-    diverged (W, L) bool; done (W, L) bool; best_lr (W,) grid argmin of loss per width (NaN if
-    none); best_index (W,) int (-1 if none); parametrization, optimizer: str.
+    diverged (W, L) bool (any seed diverged); done (W, L) bool; best_lr (W,) grid argmin of loss
+    per width (NaN if none); best_index (W,) int (-1 if none); parametrization, optimizer: str;
+    diverged_step (W, L) int, first divergence step over seeds (-1 if none).
     """
 
     widths: np.ndarray
@@ -131,13 +135,15 @@ class SweepResult(NamedTuple):
     best_index: np.ndarray
     parametrization: str
     optimizer: str
+    diverged_step: np.ndarray
 
 
 class CoordResult(NamedTuple):
     """Coordinate check: widths (W,); steps (T+1,) = 0..T updates (0 = initialization);
     layers (K,) names (each hidden pre-activation, then the output); act_size (W, T+1, K)
     mean |pre-activation| over the fixed batch and units, averaged over seeds;
-    parametrization, optimizer: str; lr: float (at base width)."""
+    parametrization, optimizer: str; lr: float (at base width); diverged (W,) bool: some
+    recorded size is not finite (the lr is far too large at that width)."""
 
     widths: np.ndarray
     steps: np.ndarray
@@ -146,6 +152,7 @@ class CoordResult(NamedTuple):
     parametrization: str
     optimizer: str
     lr: float
+    diverged: np.ndarray
 
 
 PRESETS = {
@@ -160,10 +167,6 @@ def _spec(cfg: Config, width: int | None = None) -> nets.MLP:
     return nets.MLP(
         d_in, int(width or cfg.width), cfg.depth, d_out, cfg.activation, cfg.parametrization, cfg.base_width
     )
-
-
-def _eval_flops(cfg: Config) -> float:
-    return _spec(cfg).forward_flops(cfg.n_train)
 
 
 def _data(cfg: Config) -> data.Dataset:
@@ -308,6 +311,13 @@ def stability_edge(sr: SweepResult) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(out_lr), np.asarray(out_b)
 
 
+def transferred_loss(sr: SweepResult) -> np.ndarray:
+    """Loss at every width with the learning rate tuned at the narrowest width (W,) (NaN where
+    that run diverged): zero-shot transfer works when it matches each width's own best loss."""
+    j = int(sr.best_index[0])
+    return np.asarray(sr.loss)[:, j] if j >= 0 else np.full(len(sr.widths), np.nan)
+
+
 def _to_sweep_result(cfg: Config, s) -> SweepResult:
     loss = s.metrics.get("loss", np.full(s.done.shape, np.nan))
     std = s.metrics.get("loss_std", np.full(s.done.shape, np.nan))
@@ -323,6 +333,7 @@ def _to_sweep_result(cfg: Config, s) -> SweepResult:
         bi,
         cfg.parametrization,
         cfg.optimizer,
+        s.diverged_step,
     )
 
 
@@ -411,6 +422,7 @@ def coord_check(cfg: Config, progress: Callable[[float, CoordResult], None] | No
             cfg.parametrization,
             cfg.optimizer,
             cfg.lr,
+            ~np.isfinite(out).all(axis=(1, 2)),
         )
 
     for i, w in enumerate(widths):
@@ -421,8 +433,11 @@ def coord_check(cfg: Config, progress: Callable[[float, CoordResult], None] | No
 
 
 def loglog_slopes(res: CoordResult) -> np.ndarray:
-    """Least-squares slope of log mean |pre-activation| vs log width, per (step, layer): (T+1, K)."""
+    """Least-squares slope of log mean |pre-activation| vs log width, per (step, layer): (T+1, K)
+    (NaN where a size is zero or not finite)."""
     lw = np.log(res.widths)
-    la = np.log(res.act_size)  # (W, T+1, K)
+    a = np.asarray(res.act_size, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        la = np.where(a > 0, np.log(np.where(a > 0, a, 1.0)), np.nan)  # (W, T+1, K); a zero readout: NaN
     lw_c = lw - lw.mean()
     return np.einsum("w,wtk->tk", lw_c, la - la.mean(axis=0)) / (lw_c**2).sum()

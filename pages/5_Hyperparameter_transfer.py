@@ -92,16 +92,28 @@ if all(s is not None for s in sweeps.values()):
     run.chart(c1.empty(), mf.optimal_lr(sweeps), key="mup_optimal")
     edges = {p: lab.stability_edge(s)[0] for p, s in sweeps.items()}
     w0, w1 = cfg.widths[0], cfg.widths[-1]
+
+    def transfer(p):
+        s = sweeps[p]
+        got, best = lab.transferred_loss(s)[-1], np.nanmin(s.loss[-1]) if np.isfinite(s.loss[-1]).any() else np.nan
+        lr0 = f"2<sup>{np.log2(s.best_lr[0]):.0f}</sup>" if np.isfinite(s.best_lr[0]) else "?"
+        what = "**diverges**" if not np.isfinite(got) else f"reaches loss {got:.3g} (its own best: {best:.3g})"
+        return f"- {mf.NAMES[p]}: lr {lr0}, tuned at width {w0:g}, {what} at width {w1:g}"
+
     c2.markdown(
-        f"**From width {w0:g} to {w1:g}** ({w1 / w0:g}x): the best learning rate moves by "
-        + ", ".join(f"**{shift[p]:+d}** grid steps (x{2.0 ** shift[p]:g}) under {mf.NAMES[p]}" for p in shift)
+        "**Zero-shot transfer**: tune the learning rate on the narrowest network, train the widest with it.\n"
+        + "\n".join(transfer(p) for p in PARAMS),
+        unsafe_allow_html=True,
+    )
+    c2.markdown(
+        f"From width {w0:g} to {w1:g} ({w1 / w0:g}x) the best learning rate moves by "
+        + ", ".join(f"**{shift[p]:+d}** grid steps under {mf.NAMES[p]}" for p in shift)
         + "; the largest stable learning rate by "
         + ", ".join(
             f"x{e[-1] / e[0]:.3g} under {mf.NAMES[p]}" for p, e in edges.items() if np.isfinite(e[[0, -1]]).all()
         )
-        + f". A learning rate that diverges in proportion to 1/width would fall by x{w0 / w1:g}. "
-        "Under muP the grid argmin should stay within about one step (transfer is approximate and improves with "
-        "the base width) and wider networks should be better at the same learning rate."
+        + f" (1/width would be x{w0 / w1:g}). Transfer is approximate (about one grid step) and improves with "
+        "the base width; under muP wider networks are also better at the same learning rate."
     )
     st.subheader("Phase diagrams: width x learning rate")
     zr = mf.shared_loss_range(*sweeps.values())
@@ -119,27 +131,24 @@ st.subheader("Coordinate check: why the learning rate drifts")
 st.caption(
     f"Mean |pre-activation| of each layer and of the output vs width after t = 0..{cfg.coord_steps} {cfg.optimizer} "
     f"updates at learning rate {cfg.lr:.3g} (at base width) on one fixed batch of {cfg.batch_size}, mean of "
-    f"{cfg.n_seeds} seeds, as the mup package's coord check records it. t = 0 (dotted) is initialization."
+    f"{cfg.n_seeds} seeds, as the mup package's coord check records it; t = 0 is initialization. "
+    "Table: log-log slope vs width (0: width-independent)."
 )
-cols = st.columns(2)
-cboxes = {p: c.empty() for p, c in zip(PARAMS, cols)}
+cbox = st.empty()
 coords = {}
 for p in PARAMS:
     coords[p] = run.call(
         "coord_check",
         coord_cfg.replace(parametrization=p),
         lab.coord_check,
-        lambda r, p=p: run.chart(cboxes[p], mf.coord_figure(r)),
+        lambda r, p=p: run.chart(cbox, mf.coord_figure({**coords, p: r})),
         label=f"{mf.NAMES[p]}: coordinate check",
     )
 if all(c is not None for c in coords.values()):
-    cr = mf.shared_coord_range(*coords.values())
-    for p in PARAMS:
-        run.chart(cboxes[p], mf.coord_figure(coords[p], y_range=cr), key=f"mup_coord_{p}")
-    t1, t2 = st.columns([2, 3])
-    t1.dataframe(mf.slope_table(coords), hide_index=True)
-    t2.markdown(
-        "Log-log slope vs width: 0 means width-independent. Under SP the hidden-to-hidden pre-activation and the "
+    run.chart(cbox, mf.coord_figure(coords), key="mup_coord")
+    st.dataframe(mf.slope_table(coords), hide_index=True)
+    st.markdown(
+        "Under SP the hidden-to-hidden pre-activation and the "
         "output grow with width once training starts (Adam: up to ~ width^1); the first layer's fan-in (the input "
         "dimension) is fixed, so it stays flat in both. Under muP every layer stays flat; its output starts "
         "smaller at larger widths (readout variance ~ 1/width^2, slope -1/2 at t = 0, or 0 with a zero-init "

@@ -56,6 +56,13 @@ def test_coord_check_flat_under_mup(coords):
     assert -0.6 < s[0, -1] < -0.4 and np.all(np.abs(s[0, :-1]) < 0.05)
 
 
+def test_zero_readout_starts_the_output_at_zero_and_keeps_it_flat():
+    r = mup.coord_check(COORD.replace(parametrization="mup", zero_readout=True, widths=(64, 1024)))
+    assert np.all(r.act_size[:, 0, -1] == 0.0) and not r.diverged.any()
+    s = mup.loglog_slopes(r)
+    assert np.isnan(s[0, -1]) and np.all(np.abs(s[1:]) < 0.1), s
+
+
 def test_coord_check_grows_under_standard(coords):
     s = mup.loglog_slopes(coords["standard"])
     assert np.all(np.abs(s[0]) < 0.05), s  # at init SP is width independent (1/fan_in variance)

@@ -25,7 +25,7 @@ def _array(v):
 
 
 def _coord_y(figs):
-    return [_array(t["y"]) for f in figs for t in f["data"] if "t = " in t.get("name", "")]
+    return [_array(t["y"]) for f in figs for t in f["data"] if ", t = " in t.get("hovertemplate", "")]
 
 
 def test_page_runs_and_the_coord_check_follows_the_learning_rate():
@@ -36,12 +36,13 @@ def test_page_runs_and_the_coord_check_follows_the_learning_rate():
     assert not at.exception, at.exception
     figs = _figures(at)
     titles = [f["layout"].get("title", {}).get("text", "") for f in figs]
-    # loss vs lr (SP, muP), optimal lr, two phase diagrams, two coordinate checks
-    assert len(figs) == 7, titles
+    # loss vs lr (SP, muP), optimal lr, two phase diagrams, the coordinate check
+    assert len(figs) == 6, titles
     assert any("Optimal learning rate" in t for t in titles)
     loss_traces = [t for t in figs[0]["data"] if t.get("name", "").startswith("width ")]
     assert len(loss_traces) == 2  # one curve per width
     before = _coord_y(figs)
+    assert len(before) == 2 * 3 * 4  # (SP, muP) x (hidden 1, hidden 2, output) x (t = 0..3)
     slider = next(s for s in at.select_slider if s.label.startswith("learning rate"))
     slider.set_value(0.002).run()  # from 2^-6: the SP blow-up shrinks
     assert not at.exception, at.exception
@@ -64,6 +65,7 @@ def test_figures_mark_argmin_and_divergence():
         np.array([1, 1]),
         "standard",
         "adam",
+        np.where(np.isnan(loss), 3, -1),
     )
     fig = mup_figures.loss_vs_lr(sr)
     stars = [t for t in fig.data if t.marker.symbol == "star" and t.x[0] is not None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
+from plotly.subplots import make_subplots
 
 from engine.mup import CoordResult, SweepResult, loglog_slopes, stability_edge
 from ui import figures
@@ -87,7 +88,7 @@ def loss_vs_lr(sr: SweepResult, y_range: tuple | None = None, title: str | None 
             fig.add_trace(
                 go.Scatter(
                     x=sr.lrs[d],
-                    y=np.full(int(d.sum()), top),
+                    y=np.full(int(d.sum()), top * 0.88**i),  # one row of crosses per width
                     mode="markers",
                     marker=dict(symbol="x", size=9, color=c),
                     name="diverged",
@@ -105,8 +106,10 @@ def loss_vs_lr(sr: SweepResult, y_range: tuple | None = None, title: str | None 
         go.Scatter(x=[None], y=[None], mode="markers", marker=dict(symbol="x", size=9, color="gray"), name="diverged")
     )
     fig.update_xaxes(title_text=LR_TITLE, **_pow2_ticks(sr.lrs))
-    fig.update_yaxes(title_text=LOSS_TITLE, type="log", range=list(y_range) if y_range else None)
-    return _layout(fig, title or NAMES.get(sr.parametrization, sr.parametrization), height=430)
+    fig.update_yaxes(title_text=LOSS_TITLE, type="log", dtick="D2", range=list(y_range) if y_range else None)
+    _layout(fig, title or NAMES.get(sr.parametrization, sr.parametrization), height=480)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0), margin=dict(b=110))
+    return fig
 
 
 def shared_loss_range(*srs: SweepResult) -> tuple[float, float]:
@@ -114,7 +117,7 @@ def shared_loss_range(*srs: SweepResult) -> tuple[float, float]:
     vals = np.concatenate([s.loss[np.isfinite(s.loss)] for s in srs] + [np.zeros(0)])
     if not vals.size:
         return (-2.0, 0.0)
-    return (float(np.log10(vals.min())) - 0.1, float(np.log10(vals.max())) + 0.35)
+    return (float(np.log10(vals.min())) - 0.1, float(np.log10(vals.max())) + 0.5)
 
 
 def optimal_lr(srs: dict[str, SweepResult]) -> go.Figure:
@@ -164,7 +167,9 @@ def optimal_lr(srs: dict[str, SweepResult]) -> go.Figure:
         range=[np.log10(lrs.min()) - 0.1, np.log10(lrs.max()) + 0.1],
         **_pow2_ticks(lrs),
     )
-    return _layout(fig, "Optimal learning rate vs width", height=430)
+    _layout(fig, "Optimal learning rate vs width", height=470)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0), margin=dict(b=120))
+    return fig
 
 
 def phase_diagram(sr: SweepResult, title: str | None = None, zrange: tuple | None = None) -> go.Figure:
@@ -203,35 +208,51 @@ def phase_diagram(sr: SweepResult, title: str | None = None, zrange: tuple | Non
     ylr = np.asarray(sr.lrs, float)
     k = np.unique(np.round(np.log2(ylr)).astype(int))[:: max(1, int(np.ceil(len(ylr) / 8)))]
     fig.update_yaxes(tickmode="array", tickvals=list(np.log10(2.0**k)), ticktext=[f"2<sup>{v}</sup>" for v in k])
+    fig.update_xaxes(tickmode="array", tickvals=list(np.log10(sr.widths)), ticktext=[f"{w:g}" for w in sr.widths])
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0), margin=dict(b=110))
     return fig
 
 
-def coord_figure(cr: CoordResult, y_range: tuple | None = None, title: str | None = None) -> go.Figure:
-    """Mean |pre-activation| vs width: one color per layer, one line style per step t
-    (t = 0, initialization, thin gray-ish dotted; the last step solid). y_range: log10 range."""
-    fig = go.Figure()
-    last = len(cr.steps) - 1
-    dashes = {0: "dot", last: "solid"}
-    for k, layer in enumerate(cr.layers):
-        c = LAYER_COLORS[k % len(LAYER_COLORS)]
-        for t_i, t in enumerate(cr.steps):
-            fig.add_trace(
-                go.Scatter(
-                    x=cr.widths,
-                    y=cr.act_size[:, t_i, k],
-                    mode="lines+markers",
-                    name=f"{layer}, t = {t}",
-                    legendgroup=layer,
-                    showlegend=t_i == last,
-                    line=dict(color=c, dash=dashes.get(t_i, "dash"), width=1 + 2 * t_i / max(last, 1)),
-                    opacity=0.45 if t_i == 0 else 1.0,
-                    marker=dict(size=5),
+def coord_figure(crs: dict[str, CoordResult]) -> go.Figure:
+    """The mup package's coord-check plot: rows = parametrizations, columns = step t (0 =
+    initialization), mean |pre-activation| vs width (log-log, shared y), one color per layer."""
+    crs = {p: c for p, c in crs.items() if c is not None}
+    first = next(iter(crs.values()))
+    steps = list(first.steps)
+    fig = make_subplots(
+        rows=len(crs),
+        cols=len(steps),
+        shared_yaxes=True,
+        horizontal_spacing=0.02,
+        vertical_spacing=0.12,
+        subplot_titles=[f"{NAMES.get(p, p)}, t = {t}" for p in crs for t in steps],
+    )
+    for r, cr in enumerate(crs.values(), start=1):
+        for ti in range(len(cr.steps)):
+            for k, layer in enumerate(cr.layers):
+                fig.add_trace(
+                    go.Scatter(
+                        x=cr.widths,
+                        y=cr.act_size[:, ti, k],
+                        mode="lines+markers",
+                        name=layer,
+                        legendgroup=layer,
+                        showlegend=r == 1 and ti == 0,
+                        line=dict(color=LAYER_COLORS[k % len(LAYER_COLORS)], width=2),
+                        marker=dict(size=5),
+                        hovertemplate=f"{layer}, t = {cr.steps[ti]}: width %{{x}}, %{{y:.3g}}<extra></extra>",
+                    ),
+                    row=r,
+                    col=ti + 1,
                 )
-            )
-    fig.update_xaxes(title_text="width (hidden units)", **_width_ticks(cr.widths))
-    fig.update_yaxes(title_text="mean |pre-activation|", type="log", range=list(y_range) if y_range else None)
-    t = title or f"{NAMES.get(cr.parametrization, cr.parametrization)}: coordinate check"
-    return _layout(fig, t, height=430)
+    fig.update_xaxes(**_width_ticks(first.widths), tickangle=0)
+    fig.update_xaxes(title_text="width", row=len(crs))
+    fig.update_yaxes(type="log", dtick="D2")
+    fig.update_yaxes(title_text="mean |pre-activation|", col=1)
+    fig.update_yaxes(range=list(shared_coord_range(*crs.values())))
+    _layout(fig, None, height=300 * len(crs) + 100)
+    fig.update_layout(legend=dict(y=1.08), margin=dict(t=80))
+    return fig
 
 
 def shared_coord_range(*crs: CoordResult) -> tuple[float, float]:
@@ -240,10 +261,12 @@ def shared_coord_range(*crs: CoordResult) -> tuple[float, float]:
 
 
 def slope_table(crs: dict[str, CoordResult]) -> dict[str, list]:
-    """Log-log slope of mean |pre-activation| vs width after the last step, per layer."""
+    """Log-log slope of mean |pre-activation| vs width per layer, for every step t >= 1."""
     out: dict[str, list] = {"layer": list(next(iter(crs.values())).layers)}
     for p, cr in crs.items():
-        out[f"{NAMES.get(p, p)} slope at t = {cr.steps[-1]}"] = [round(float(v), 2) for v in loglog_slopes(cr)[-1]]
+        s = loglog_slopes(cr)
+        for ti in range(1, len(cr.steps)):
+            out[f"{NAMES.get(p, p)}, t = {cr.steps[ti]}"] = [round(float(v), 2) for v in s[ti]]
     return out
 
 
