@@ -336,9 +336,10 @@ def run(cfg: Config, progress: Callable[[float, Result], None] | None = None) ->
     Returns:
       :class:`Result` (shapes in its docstring).
 
-    References: Kornblith et al. 2019 (CKA); Song et al. 2012 (unbiased HSIC); Huh et al. 2024
-    (Platonic representation hypothesis, mutual k-NN); Klabunde et al. 2023 and Cloos et al. 2024
-    (similarity scores need a calibrated null).
+    References: Kornblith et al. 2019 (CKA, arXiv:1905.00414); Song et al. 2012 (unbiased HSIC,
+    JMLR 13); Huh et al. 2024 (Platonic representation hypothesis, mutual k-NN, arXiv:2405.07987);
+    Murphy, Zylberberg & Fyshe 2024 (biased CKA is high for random data: calibrate against shuffled
+    controls, arXiv:2405.01012).
     """
     specs = zoo.model_list(cfg.zoo, cfg.n_seeds, cfg.untrained)
     ds = _dataset(cfg)
