@@ -70,7 +70,6 @@ def draw(r):
 
 res = run.run_lab(cfg, draw, label="Training the zoo")
 if res is not None:
-    mi = list(lab.METRICS).index(metric)
     null_lvl = np.nanmean(res.null(metric)[np.ix_(res.trained, res.trained)])
     left.caption(
         f"One point per model; faint paths: the trained models at {len(res.snap_steps)} snapshots during training. "
@@ -109,10 +108,6 @@ if res is not None:
     table = {"model": res.models, "group": res.group, "accuracy": res.accuracy}
     for i, m in enumerate(lab.METRICS):
         table |= {f"{m}_to_best": res.align_best[i], f"{m}_mean_to_others": res.align_mean[i]}
-    export.panel("alignment_models", cfg, table, key="models")
-    export.panel(
-        f"alignment_{metric}_matrix",
-        cfg,
-        {"model": res.models, **{f"vs {n}": res.sim(metric)[:, j] for j, n in enumerate(res.models)}},
-        key="matrix",
-    )
+    table |= {f"{metric} vs {n}": res.sim(metric)[:, j] for j, n in enumerate(res.models)}
+    table |= {f"null {metric} vs {n}": res.null(metric)[:, j] for j, n in enumerate(res.models)}
+    export.panel(f"alignment_{metric}", cfg, table)

@@ -136,11 +136,11 @@ def alignment_scatter(r, metric: str, to: str = "best") -> go.Figure:
     who = f"to the most accurate model ({r.models[r.best]})" if to == "best" else "mean to the other models"
     title = f"Spearman rho = {rho:.2f}  (95% bootstrap interval {lo:.2f} to {hi:.2f})" if np.isfinite(rho) else None
     fig.update_layout(
-        title=title,
-        height=440,
+        title=dict(text=title, font=dict(size=15)),
+        height=470,
         template="plotly_white",
-        margin=dict(l=60, r=20, t=50, b=50),
-        legend=dict(orientation="h", yanchor="bottom", y=1.08, xanchor="left", x=0),
+        margin=dict(l=60, r=20, t=40, b=50),
+        legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0),
     )
     fig.update_xaxes(title_text="held-out accuracy", range=[0, 1.02])
     fig.update_yaxes(title_text=f"{METRIC_LABELS[metric]} {who}")
@@ -192,14 +192,14 @@ def training_curves(r, metric: str) -> go.Figure:
         secondary_y=True,
     )
     fig.update_layout(
-        height=400,
+        height=470,
         template="plotly_white",
-        margin=dict(l=60, r=60, t=30, b=50),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        margin=dict(l=60, r=60, t=40, b=50),
+        legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0),
     )
     fig.update_xaxes(title_text="training step (Adam, log-spaced snapshots)", type="category")
     fig.update_yaxes(title_text=f"{METRIC_LABELS[metric]} to the best model", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="held-out accuracy", range=[0, 1.02], secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="held-out accuracy", range=[0, 1.02], dtick=0.2, secondary_y=True, showgrid=False)
     return fig
 
 
