@@ -161,7 +161,7 @@ cc = catapult.Config(
 c1, c2 = st.columns(2)
 cat_box = c1.empty()
 cres = run.run_lab(cc, lambda r: run.chart(cat_box, ef.catapult_figure(r)), label="Catapult run")
-uv = [catapult.uv_model(cc.width, c, 60, cc.seed) for c in (1.5, 3.0, 3.9, 4.1)]
+uv = [catapult.uv_model(cc.width, c, 40, cc.seed) for c in (1.5, 3.0, 3.9, 4.1)]
 run.chart(c2.empty(), ef.uv_figure(uv))
 if cres is not None:
     s = catapult.summarize(cres)

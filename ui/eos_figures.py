@@ -27,6 +27,21 @@ def _flow_x(flow, x_axis: str) -> np.ndarray:
     return t if x_axis == "time" else t / flow.lr
 
 
+def _log_ticks(fig: go.Figure, axis: str = "yaxis") -> go.Figure:
+    """Label a log axis at 1-2-5 x 10^k (plotly otherwise labels every minor tick)."""
+    ys = [np.asarray(t.y, float) for t in fig.data if t.y is not None and (t.yaxis or "y") == axis.replace("axis", "")]
+    vals = np.concatenate([y[np.isfinite(y) & (y > 0)] for y in ys]) if ys else np.zeros(0)
+    if vals.size == 0:
+        return fig
+    lo, hi = np.floor(np.log10(vals.min())), np.ceil(np.log10(vals.max()))
+    mant = (1, 2, 5) if hi - lo <= 3 else (1,)
+    every = max(1, int(np.ceil((hi - lo) / 8)))  # at most ~8 labelled decades
+    ticks = [m * 10.0**k for k in range(int(lo), int(hi) + 1, every) for m in mant]
+    ticks = [t for t in ticks if vals.min() / 1.5 <= t <= vals.max() * 1.5]
+    fig.update_layout({axis: dict(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])})
+    return fig
+
+
 def _stop_lines(res, flows, x_axis: str) -> list[tuple]:
     out = []
     if res is not None and res.diverged:
@@ -47,7 +62,7 @@ def loss_figure(res, x_axis: str = "step", gradient=None, central=None, height: 
         cx = _flow_x(central, x_axis)
         traces.append({"x": cx, "y": central.loss, "name": "central flow L(w)", "color": CF, "dash": "dot"})
         traces.append({"x": cx, "y": central.predicted_loss, "name": "central flow: predicted GD average", "color": CF})
-    return figures.line(
+    fig = figures.line(
         traces,
         x_title=X_TITLES[x_axis],
         y_title="training loss L",
@@ -55,6 +70,7 @@ def loss_figure(res, x_axis: str = "step", gradient=None, central=None, height: 
         vlines=_stop_lines(res, [central], x_axis),
         height=height,
     )
+    return _log_ticks(fig)
 
 
 def sharpness_figure(
@@ -147,9 +163,17 @@ def catapult_figure(res, height: int = 340) -> go.Figure:
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
         xaxis=dict(title="step t"),
         yaxis=dict(title="training loss L", type="log", tickformat="~g", exponentformat="power"),
-        yaxis2=dict(title="lr * lambda", overlaying="y", side="right", rangemode="tozero", showgrid=False),
+        yaxis2=dict(
+            title="lr * lambda",
+            overlaying="y",
+            side="right",
+            showgrid=False,
+            tickmode="linear",
+            dtick=1,
+            range=[0, max(4.0, 1.1 * float(np.nanmax(res.lr * res.top_ntk_eig)))],
+        ),
     )
-    return fig
+    return _log_ticks(fig)
 
 
 def catapult_phase_figure(sr, current: tuple | None = None) -> go.Figure:
@@ -198,6 +222,15 @@ def uv_figure(results: Sequence, height: int = 340) -> go.Figure:
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
         xaxis=dict(title="step t"),
         yaxis=dict(title="loss f^2/2 (solid)", type="log", tickformat="~g", exponentformat="power"),
-        yaxis2=dict(title="lr * lambda (dashed)", overlaying="y", side="right", range=[0, 5], showgrid=False),
+        yaxis2=dict(
+            title="lr * lambda (dashed)",
+            overlaying="y",
+            side="right",
+            range=[0, 5],
+            showgrid=False,
+            tickmode="linear",
+            dtick=1,
+        ),
     )
-    return fig
+    fig.update_yaxes(range=[-12, 6], selector=dict(type="log"))
+    return _log_ticks(fig)
