@@ -72,3 +72,56 @@ def test_bad_url_value_warns_and_uses_default():
     at.run()
     assert not at.exception
     assert any("cat_c=99" in w.value for w in at.warning)
+
+
+def test_figures_draw_flows_stop_line_and_catapult_boundaries():
+    from engine import catapult, eos
+    from engine.central_flow import FlowResult
+    from engine.sweep import SweepResult
+    from ui import eos_figures as ef
+
+    steps = np.arange(101)
+    res = eos.Result(
+        steps,
+        np.linspace(1, 0.1, 101),
+        steps[::10],
+        np.full(11, 4.0),
+        np.full((11, 2), 4.0),
+        np.zeros(0),
+        0.5,
+        False,
+        -1,
+    )
+    t = 0.5 * steps[::10]
+    cf = FlowResult(
+        t,
+        np.linspace(1, 0.2, 11),
+        np.full(11, 4.0),
+        np.full((11, 2), 4.0),
+        np.zeros(11),
+        np.linspace(1, 0.2, 11),
+        10.0,
+        30.0,
+        "a second eigenvalue reached 2/lr",
+        0.5,
+        False,
+        -1,
+    )
+    fig = ef.sharpness_figure(res, "step", True, None, cf)
+    assert any("central flow stops" in (a.text or "") for a in fig.layout.annotations)
+    assert any(s.x0 == pytest.approx(60.0) for s in fig.layout.shapes if s.x0 == s.x1)  # t = 30 -> step 60
+    assert [tr.name for tr in ef.loss_figure(res, "time", None, cf).data][-1].startswith("central flow: predicted")
+    sr = SweepResult(
+        "width",
+        np.array([64, 128]),
+        "c",
+        np.array([1.5, 3.0, 5.0]),
+        {"final_lr_lambda": np.ones((2, 3))},
+        np.zeros((2, 3), bool),
+        np.ones((2, 3), bool),
+        -np.ones((2, 3), int),
+    )
+    names = [tr.name for tr in ef.catapult_phase_figure(sr, (64, 3.0)).data]
+    assert "c = 2 (linear stability)" in names and "c = 4 (uv-model limit)" in names
+    uv = ef.uv_figure([catapult.uv_model(100, c, 20) for c in (1.5, 4.5)])
+    assert any("diverges" in (tr.name or "") for tr in uv.data)
