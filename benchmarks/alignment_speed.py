@@ -30,6 +30,9 @@ def _child(phase: str) -> None:
     cfg = alignment.Config()
     key = cache.key_for(cfg)
     if phase == "warm":
+        if cache.lookup(key) is None:  # an engine source file changed since the cold phase (new cache version)
+            print("(engine sources changed during the benchmark: recomputing before the warm read)")
+            cache.cached_run(cfg, alignment.run)
         t0 = time.perf_counter()
         r = cache.lookup(key)
         dt = time.perf_counter() - t0

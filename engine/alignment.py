@@ -73,8 +73,11 @@ class Config(ConfigBase):
         train_f = sum(3.0 * self.steps * self.n_seeds * a.forward_flops(self.n_train) for a in archs)
         feat_f = sum(self.n_snapshots * self.n_seeds * a.forward_flops(n_test) for a in archs)
         m = len(zoo.model_list(self.zoo, self.n_seeds, self.untrained))
-        n_reps = m + len(archs) * self.n_seeds * self.n_snapshots
-        metric_f = n_reps * (1 + self.n_perm) * 12.0 * self.n_probe**2 * 100
+        reps = m + len(archs) * self.n_seeds * self.n_snapshots
+        # one Gram matrix per representation (<= 512 features), ~10 n^2 operations per pair and metric
+        metric_f = (
+            reps * 2.0 * self.n_probe**2 * 512 + (m * m / 2 * (1 + self.n_perm) + 2 * reps) * 30.0 * self.n_probe**2
+        )
         return train_f + feat_f + metric_f
 
 
@@ -358,6 +361,8 @@ def run(cfg: Config, progress: Callable[[float, Result], None] | None = None) ->
         return zoo.train_zoo(ZOOS[cfg.zoo], cfg.n_seeds, cfg.seed, ds, progress=progress and on_train, **kw)
 
     groups = cache.memo(_stage_key("zoo", cfg), train)
+    if progress is not None and last["n"] != len(groups):  # a trained zoo from the cache: draw it at once
+        on_train(1.0, groups)
     done = []
 
     def stage(m):  # numpy releases the GIL in its large array operations: metrics run side by side
