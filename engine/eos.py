@@ -108,7 +108,7 @@ class Result(NamedTuple):
 PRESETS = {
     "progressive sharpening": {"lr": 0.05, "steps": 1000},
     "at the edge": {},
-    "SGD stays below": {"batch_size": 50, "lr": 0.2},
+    "SGD stays below": {"batch_size": 16},
 }
 
 

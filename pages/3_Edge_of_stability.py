@@ -16,9 +16,11 @@ rate $\eta$ is stable only while $S < 2/\eta$. Neural nets do something stranger
 sharpness **rises** during training (progressive sharpening) until it reaches $2/\eta$, then **hovers there**
 while the loss keeps falling, with spikes. Gradient flow, the $\eta \to 0$ limit, keeps sharpening past $2/\eta$;
 GD **self-stabilizes** (Damian et al. 2022) and follows the **central flow** (Cohen, Damian et al. 2024), a
-flow that holds $S = 2/\eta$ and predicts GD's time-averaged loss. With minibatches the **batch sharpness**
-$E_B[g_B^\top H_B g_B / \lVert g_B \rVert^2]$ is what approaches $2/\eta$ and the full-batch sharpness stays below
-(Andreyev & Beneventano 2024). A 10-output net has several eigenvalues that reach $2/\eta$ one after another.
+flow that holds $S = 2/\eta$ and predicts GD's time-averaged loss. With minibatches the full-batch sharpness
+stays **below** $2/\eta$, the more so the smaller the batch; Andreyev & Beneventano (2024) argue that what settles
+near $2/\eta$ is the **batch sharpness** $E_B[g_B^\top H_B g_B / \lVert g_B \rVert^2]$ (on this small net it gets
+close at large learning rates: see the phase diagram). A 10-output net has several eigenvalues that reach
+$2/\eta$ one after another.
 
 *Look for:* the blue sharpness climbing to the dotted $2/\eta$ line and staying, while the loss falls.
 
