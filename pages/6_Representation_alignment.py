@@ -61,6 +61,10 @@ def draw(r):
         return
     if r.snap_steps.size == 0:  # live, while training: the models finished so far (accuracy, CKA)
         run.chart(top_l, af.accuracy_bars(r))
+        top_r.info(
+            f"{r.done} models ready. Their accuracy and linear CKA appear as each architecture finishes; the "
+            "alignment-vs-accuracy claim, the training curves and the nulls follow once the whole zoo is compared."
+        )
         run.chart(matrix, af.similarity_heatmaps(r, "cka"))
         return
     run.chart(top_l, af.alignment_scatter(r, metric, to))
