@@ -52,7 +52,7 @@ def test_lazy_network_tracks_its_linearization_rich_one_does_not(ntk_grid):
 
 def test_linearized_model_matches_kernel_gd_closed_form():
     # oracle: GD on a linear model, residual r_t = (I - lr K / m)^t r_0 with K the NTK Gram
-    cfg = TINY.replace(width=32, alpha=0.3, lr_rule="init", c=0.8)
+    cfg = TINY.replace(width=16, alpha=0.3, c=0.8)  # the linearized model always steps c / lambda0
     res = lazy_rich.run(cfg)
     spec = lazy_rich._spec(cfg)
     ds = lazy_rich._data(cfg)
@@ -72,14 +72,14 @@ def test_linearized_model_matches_kernel_gd_closed_form():
 def test_mup_stays_rich_as_width_grows():
     out = {}
     for par in ("mup", "ntk"):
-        for w in (64, 512):
+        for w in (64, 256):
             out[par, w] = lazy_rich.run(TINY.replace(width=w, alpha=0.3, parametrization=par)).weight_change
-    assert out["mup", 512] / out["mup", 64] > 0.75  # muP: feature movement does not fade
-    assert out["ntk", 512] / out["ntk", 64] < 0.5  # NTK: ~ 1 / sqrt(8) = 0.35
+    assert out["mup", 256] / out["mup", 64] > 0.8  # muP: feature movement does not fade
+    assert out["ntk", 256] / out["ntk", 64] < 0.6  # NTK: ~ 1 / sqrt(4) = 0.5
 
 
 def test_divergence_is_a_result_not_an_error():
-    r = lazy_rich.run(TINY.replace(width=16, lr_rule="fixed", lr=1e3, alpha=1.0))
+    r = lazy_rich.run(TINY.replace(width=16, c=4.0, alpha=10.0))  # lazy: GD needs c < 2
     assert r.diverged and r.diverged_step >= 0
     assert np.isnan(r.weight_change) and np.isnan(lazy_rich.summarize(r)["test_gap"])
 

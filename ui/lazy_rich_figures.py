@@ -70,12 +70,10 @@ def phase_figure(sr, metric: str, parametrization: str, current: tuple | None) -
     pos = figures.to_axis(sr.x_values, True)
     fig.update_xaxes(tickvals=list(pos), ticktext=[str(int(w)) for w in sr.x_values])
     lazy_at = (0.97, 0.97) if boundary_exponent(parametrization) > 0 else (0.5, 0.97)
-    fig.add_annotation(
-        text="lazy", x=lazy_at[0], y=lazy_at[1], xref="paper", yref="paper", showarrow=False, font=dict(color="white")
-    )
-    fig.add_annotation(
-        text="rich", x=0.03, y=0.03, xref="paper", yref="paper", showarrow=False, font=dict(color="white")
-    )
+    for text, (x, y) in (("lazy", lazy_at), ("rich", (0.03, 0.03))):
+        fig.add_annotation(
+            text=text, x=x, y=y, xref="paper", yref="paper", showarrow=False, bgcolor="rgba(255,255,255,0.75)"
+        )
     return fig
 
 
@@ -96,7 +94,7 @@ def collapse_figure(sr, metric: str, parametrization: str) -> go.Figure:
             }
         )
     fig = figures.line(traces, x_title=xlabel, y_title=label, log_x=True, log_y=log_z, height=420)
-    if metric == "weight_change" and p > 0:
+    if metric == "weight_change":
         xs = np.asarray(sr.y_values, float)[:, None] * np.asarray(sr.x_values, float)[None, :] ** p
         ref_x = np.geomspace(np.nanmax(xs) / 30, np.nanmax(xs), 10)
         col = z[np.isfinite(z)]
