@@ -49,7 +49,9 @@ class Config(ConfigBase):
     LAB = LAB
     parametrization: str = param("mup", choices=("standard", "mup"), help="standard (SP) or muP (microsoft/mup form)")
     optimizer: str = param("adam", choices=("adam", "sgd"), help="Adam (SP drift is clearest) or plain SGD")
-    dataset: str = param("digits", choices=("digits", "teacher"), help="8x8 digits (10 outputs) or a tanh teacher")
+    dataset: str = param(
+        "teacher", choices=("teacher", "digits"), help="tanh teacher (16 inputs, 1 output) or 8x8 digits (10 classes)"
+    )
     base_width: int = param(64, lo=8, hi=4096, log=True, help="muP reference width: muP = SP at this width")
     depth: int = param(2, lo=1, hi=4, help="hidden layers (2: one hidden-to-hidden matrix)")
     activation: str = param("relu", choices=("relu", "tanh", "gelu"), help="nonlinearity")
@@ -158,7 +160,7 @@ class CoordResult(NamedTuple):
 PRESETS = {
     "Adam: SP drifts, muP transfers": {},
     "SGD": {"optimizer": "sgd", "lr": 2.0**-2},
-    "coord check": {"optimizer": "adam", "lr": 2.0**-6, "activation": "tanh"},
+    "coord check": {"optimizer": "adam", "lr": 2.0**-6, "activation": "tanh", "dataset": "digits"},
 }
 
 

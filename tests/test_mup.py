@@ -9,9 +9,11 @@ from engine import mup, nets
 from engine.config import ConfigError
 
 # Coordinate check (THEORY.md section 5): Adam, tanh, 3 steps, on digits.
-COORD = mup.Config(optimizer="adam", activation="tanh", lr=2.0**-6, widths=(64, 256, 1024), n_seeds=2)
-# A small sweep: base width 32 and 8x wider, 100 Adam steps, log2 lr grid -13..-2.
-SWEEP = mup.Config(widths=(32, 256), base_width=32, steps=100, n_seeds=2, lr_log2_min=-13.0, lr_log2_max=-2.0, n_lrs=12)
+COORD = mup.Config(dataset="digits", optimizer="adam", activation="tanh", lr=2.0**-6, widths=(64, 256, 1024), n_seeds=2)
+# A small sweep on the teacher task: base width 32 and 8x wider, 100 Adam steps, log2 lr grid -13..-2.
+SWEEP = mup.Config(
+    dataset="teacher", widths=(32, 256), base_width=32, steps=100, n_seeds=2, lr_log2_min=-13.0, lr_log2_max=-2.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,17 +82,19 @@ def test_optimal_lr_transfers_under_mup(sweeps):
     assert r.done.all() and r.loss.shape == (2, 12) and r.lrs == pytest.approx(2.0 ** np.arange(-13, -1))
     assert np.all(r.best_index >= 0) and abs(r.best_index[1] - r.best_index[0]) <= 1
     assert abs(_edge(r)[1] - _edge(r)[0]) <= 1
-    i = r.best_index[0]  # wider is better at the lr tuned at base width
-    assert r.loss[1, i] < r.loss[0, i]
+    i = r.best_index[0]  # wider is better at the lr tuned at base width, and nearly the best there
+    assert r.loss[1, i] < r.loss[0, i] and mup.transferred_loss(r)[1] <= 1.05 * np.nanmin(r.loss[1])
 
 
 def test_optimal_lr_drifts_under_standard(sweeps):
     r = sweeps["standard"]
-    # the stable range shrinks ~ 1/width (8x wider: 3 octaves; at least 2 grid steps) and the
-    # argmin follows it down; muP keeps both (previous test)
+    # 8x wider: the argmin falls by at least 2 grid steps (factor 4; measured 3) and the stable
+    # range shrinks ~ 1/width (3 octaves; at least 2); muP keeps both (previous test)
+    assert r.best_index[1] <= r.best_index[0] - 2
     assert _edge(r)[0] - _edge(r)[1] >= 2
-    assert r.best_index[1] <= r.best_index[0] - 1
     assert r.diverged[:, -1].all() and np.isnan(r.loss[r.diverged]).all()
+    # zero-shot transfer fails: the lr tuned at width 32 is >= 15% worse at width 256 (measured 25-30%)
+    assert mup.transferred_loss(r)[1] > 1.15 * np.nanmin(r.loss[1])
 
 
 def test_sweep_cell_equals_single_run(sweeps):

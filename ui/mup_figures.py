@@ -32,6 +32,15 @@ def _pow2_ticks(values) -> dict:
     return dict(type="log", tickmode="array", tickvals=list(2.0**k), ticktext=[f"2<sup>{v}</sup>" for v in k])
 
 
+def _log_ticks(lo: float, hi: float) -> dict:
+    """Log-axis ticks at 1, 2, 5 x 10^k (every decade only if the range is wide) within [lo, hi] (log10),
+    fully labelled (plotly's own minor labels read "5" for 0.05)."""
+    mant = (1.0,) if hi - lo > 2.5 else (1.0, 2.0, 5.0)
+    vals = [m * 10.0**k for k in range(int(np.floor(lo)), int(np.ceil(hi)) + 1) for m in mant]
+    vals = [v for v in vals if lo <= np.log10(v) <= hi]
+    return dict(type="log", tickmode="array", tickvals=vals, ticktext=[f"{v:g}" for v in vals], range=[lo, hi])
+
+
 def _width_ticks(widths) -> dict:
     w = np.asarray(widths, float)
     return dict(type="log", tickmode="array", tickvals=list(w), ticktext=[f"{v:g}" for v in w])
@@ -106,7 +115,10 @@ def loss_vs_lr(sr: SweepResult, y_range: tuple | None = None, title: str | None 
         go.Scatter(x=[None], y=[None], mode="markers", marker=dict(symbol="x", size=9, color="gray"), name="diverged")
     )
     fig.update_xaxes(title_text=LR_TITLE, **_pow2_ticks(sr.lrs))
-    fig.update_yaxes(title_text=LOSS_TITLE, type="log", dtick="D2", range=list(y_range) if y_range else None)
+    if y_range is None:
+        lo = np.log10(finite.min()) - 0.1 if finite.size else -2.0
+        y_range = (lo, np.log10(top) + 0.15)
+    fig.update_yaxes(title_text=LOSS_TITLE, **_log_ticks(*y_range))
     _layout(fig, title or NAMES.get(sr.parametrization, sr.parametrization), height=480)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0), margin=dict(b=110))
     return fig
@@ -247,9 +259,9 @@ def coord_figure(crs: dict[str, CoordResult]) -> go.Figure:
                 )
     fig.update_xaxes(**_width_ticks(first.widths), tickangle=0)
     fig.update_xaxes(title_text="width", row=len(crs))
-    fig.update_yaxes(type="log", dtick="D2")
+    yr = shared_coord_range(*crs.values())
+    fig.update_yaxes(**_log_ticks(*yr))
     fig.update_yaxes(title_text="mean |pre-activation|", col=1)
-    fig.update_yaxes(range=list(shared_coord_range(*crs.values())))
     _layout(fig, None, height=300 * len(crs) + 100)
     fig.update_layout(legend=dict(y=1.08), margin=dict(t=80))
     return fig
