@@ -48,9 +48,10 @@ class Config(ConfigBase):
     alpha: float = param(0.05, lo=1e-4, hi=100.0, log=True, traced=True, help="initialization scale u = v = alpha")
     noise: float = param(0.0, lo=0.0, hi=2.0, help="label noise std on the training set")
     c: float = param(
-        0.2,
+        0.25,
         lo=0.001,
         hi=2.0,
+        log=True,
         traced=True,
         help="step size in units of 1/curvature at the solution (small: gradient flow)",
     )
@@ -289,8 +290,8 @@ def run(cfg: Config, progress: Callable[[float, Result], None] | None = None) ->
 
 
 def default_alphas() -> np.ndarray:
-    """The alphas of the test-error-vs-alpha curve: 1e-3 .. 10, four per decade."""
-    return np.round(np.logspace(-3, 1, 17), 6)
+    """The alphas of the test-error-vs-alpha curve: 1e-3 .. 10, five per decade (1-2-3-5-7)."""
+    return np.array([float(f"{m * 10.0**e:.6g}") for e in range(-3, 1) for m in (1, 2, 3, 5, 7)] + [10.0])
 
 
 def alpha_curve(

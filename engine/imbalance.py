@@ -29,7 +29,7 @@ import numpy as np
 from engine.config import ConfigBase, param
 
 LAB = "imbalance"
-SCALES = tuple(float(v) for v in np.round(np.logspace(-3, 1, 13), 6))  # grid of p = |a0| ||w0||
+SCALES = tuple(float(m * 10.0**e) for e in range(-3, 1) for m in (1, 2, 5)) + (10.0,)  # grid of p = |a0| ||w0||
 DELTAS = tuple(float(v) for v in np.round(np.linspace(-4, 4, 17), 6))  # grid of the imbalance
 
 
@@ -39,7 +39,7 @@ class Config(ConfigBase):
     d: int = param(5, lo=2, hi=200, help="input dimension")
     n: int = param(40, lo=2, hi=1000, help="training examples (y = x . beta*, no noise)")
     scale: float = param(0.01, lo=1e-4, hi=100.0, log=True, help="init scale p = |a0| ||w0|| of the single run")
-    delta: float = param(0.0, lo=-10.0, hi=10.0, help="imbalance a0^2 - ||w0||^2 of the single run")
+    delta: float = param(0.0, lo=-5.0, hi=5.0, help="imbalance a0^2 - ||w0||^2 of the single run")
     lr: float = param(0.02, lo=1e-4, hi=0.5, log=True, help="GD step (both layers)")
     steps: int = param(3000, lo=10, hi=100_000, help="GD steps (time = lr * steps)")
     seed: int = param(0, lo=0, hi=2**31 - 1, help="seed of the data, beta* and the direction of w0")

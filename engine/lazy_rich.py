@@ -63,6 +63,7 @@ class Config(ConfigBase):
         0.5,
         lo=0.01,
         hi=4.0,
+        log=True,
         traced=True,
         help="learning rate in units of 1/lambda (GD on the kernel is stable for c < 2)",
     )
