@@ -92,12 +92,13 @@ def kernel_distance(K0, K1) -> float | jax.Array:
     return 1.0 - jnp.sum(K0 * K1) / (jnp.linalg.norm(K0) * jnp.linalg.norm(K1))
 
 
-def _as64(X) -> np.ndarray:
+def as_float64(X) -> np.ndarray:
+    """(n, ...) array as float64 (n, features): the metrics compute in double precision."""
     X = np.asarray(X, np.float64)
     return X.reshape(X.shape[0], -1)
 
 
-def _hsic_unbiased(K: np.ndarray, L: np.ndarray) -> float:
+def hsic_unbiased(K: np.ndarray, L: np.ndarray) -> float:
     """Song et al. (2012) unbiased HSIC estimator of two n x n kernel matrices (n > 3)."""
     n = K.shape[0]
     K, L = K.copy(), L.copy()
@@ -117,7 +118,7 @@ def linear_cka(X, Y, unbiased: bool = False) -> float:
     negative; needs n > 3). Float64; returns a Python float (NaN if a representation is
     constant over the inputs).
     """
-    X, Y = _as64(X), _as64(Y)
+    X, Y = as_float64(X), as_float64(Y)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(f"X and Y need the same number of rows, got {X.shape[0]} and {Y.shape[0]}")
     X = X - X.mean(0)
@@ -127,7 +128,7 @@ def linear_cka(X, Y, unbiased: bool = False) -> float:
         if n < 4:
             raise ValueError("unbiased CKA needs at least 4 examples")
         K, L = X @ X.T, Y @ Y.T
-        xy, xx, yy = _hsic_unbiased(K, L), _hsic_unbiased(K, K), _hsic_unbiased(L, L)
+        xy, xx, yy = hsic_unbiased(K, L), hsic_unbiased(K, K), hsic_unbiased(L, L)
         denom = np.sqrt(max(xx, 0.0) * max(yy, 0.0))
         return float(xy / denom) if denom > 0 else float("nan")
     if max(p, q) <= n:  # feature-space form: cheaper when features are few
@@ -140,12 +141,13 @@ def linear_cka(X, Y, unbiased: bool = False) -> float:
     return float(xy / denom) if denom > 0 else float("nan")
 
 
-def _clip(X: np.ndarray, q: float) -> np.ndarray:
+def clip_abs_quantile(X: np.ndarray, q: float) -> np.ndarray:
+    """Clip |values| at their q-quantile (Huh et al.'s code clips at 0.95 before normalising)."""
     t = np.quantile(np.abs(X), q)
     return np.clip(X, -t, t)
 
 
-def _knn_mask(X: np.ndarray, k: int) -> np.ndarray:
+def knn_mask(X: np.ndarray, k: int) -> np.ndarray:
     """Boolean (n, n): row i marks the k nearest neighbours of i by inner product of unit rows."""
     Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-300)
     S = Xn @ Xn.T
@@ -165,7 +167,7 @@ def mutual_knn(X, Y, k: int = 10, clip_quantile: float | None = None) -> float:
     at that quantile of each representation, as the authors' code does (breaks rotation
     invariance, so off by default). Float64; returns a Python float.
     """
-    X, Y = _as64(X), _as64(Y)
+    X, Y = as_float64(X), as_float64(Y)
     n = X.shape[0]
     if Y.shape[0] != n:
         raise ValueError(f"X and Y need the same number of rows, got {n} and {Y.shape[0]}")
@@ -174,8 +176,8 @@ def mutual_knn(X, Y, k: int = 10, clip_quantile: float | None = None) -> float:
     if clip_quantile is not None:
         if not 0.0 < clip_quantile <= 1.0:
             raise ValueError(f"clip_quantile={clip_quantile} must be in (0, 1]")
-        X, Y = _clip(X, clip_quantile), _clip(Y, clip_quantile)
-    overlap = (_knn_mask(X, k) & _knn_mask(Y, k)).sum(1)
+        X, Y = clip_abs_quantile(X, clip_quantile), clip_abs_quantile(Y, clip_quantile)
+    overlap = (knn_mask(X, k) & knn_mask(Y, k)).sum(1)
     return float(np.mean(overlap / k))
 
 

@@ -328,12 +328,12 @@ def _perms(n: int, n_perm: int, seed: int) -> list[np.ndarray]:
 
 def _prepare(metric: str, X, k: int, clip: bool):
     """What one representation brings to every pair: its centered Gram (and self-HSIC), or its k-NN mask."""
-    X = kernels._as64(X)
+    X = kernels.as_float64(X)
     if metric == "knn":
-        return kernels._knn_mask(kernels._clip(X, 0.95) if clip else X, k)
+        return kernels.knn_mask(kernels.clip_abs_quantile(X, 0.95) if clip else X, k)
     Xc = X - X.mean(0)
     K = Xc @ Xc.T  # linear CKA = <K, L>_F / (|K| |L|) (kernels.linear_cka's Gram form)
-    return (K, kernels._hsic_unbiased(K, K)) if metric == "cka_unbiased" else K
+    return (K, kernels.hsic_unbiased(K, K)) if metric == "cka_unbiased" else K
 
 
 def _permute(metric: str, a, perm: np.ndarray):
@@ -355,7 +355,7 @@ def _score(metric: str, a, b, k: int) -> float:
         return 1.0 - kernels.kernel_distance(a, b)
     (K, kk), (L, ll) = a, b
     denom = np.sqrt(max(kk, 0.0) * max(ll, 0.0))
-    return kernels._hsic_unbiased(K, L) / denom if denom > 0 else float("nan")
+    return kernels.hsic_unbiased(K, L) / denom if denom > 0 else float("nan")
 
 
 def pairwise(metric: str, reps: list, reps_b: list | None = None, *, k: int = 10, clip: bool = False, perms=()):

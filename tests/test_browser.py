@@ -26,7 +26,7 @@ ARGS = [
     "--disable-dev-shm-usage",
 ]
 EXCEPTION = '[data-testid="stException"]'
-CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot >> visible=true'
 
 
 def _lab_pages() -> list[pathlib.Path]:
@@ -42,7 +42,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server():
     port = _free_port()
-    env = dict(os.environ, LML_WORKERS="1")
+    env = dict(os.environ, LML_WORKERS="2")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -102,7 +102,7 @@ def _settle(pg, seconds=1.5):
 def test_deep_link_on_a_fresh_server_gets_the_app_shell(server, page):
     # the very first session of the server opens a lab page directly: the navigation must be app.py's
     page.goto(f"{server}/Playground?steps=20&width=16")
-    page.wait_for_selector(CHART, timeout=120_000)
+    page.locator(CHART).first.wait_for(timeout=120_000)
     nav = page.locator('[data-testid="stSidebarNav"] a')
     assert any(nav.nth(i).inner_text().strip().endswith("Home") for i in range(nav.count()))
 
@@ -129,20 +129,21 @@ def test_home_loads_and_navigation_reaches_every_page(server, page):
 def test_page_draws_a_chart_and_a_slider_moves_it(server, page, path):
     url_path = path.stem.split("_", 1)[1]
     page.goto(f"{server}/{url_path}")
-    page.wait_for_selector(CHART, timeout=120_000)  # the first figure (live partial results count)
+    page.locator(CHART).first.wait_for(timeout=180_000)  # the first visible figure (live partials count)
     assert page.locator(EXCEPTION).count() == 0
-    slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"] input[type="range"]').first
+    sliders = '[data-testid="stSidebar"] [data-testid="stSlider"] input[type="range"] >> visible=true'
+    slider = page.locator(sliders).first
     slider.focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_timeout(1500)
-    page.wait_for_selector(CHART, timeout=120_000)
+    page.locator(CHART).first.wait_for(timeout=180_000)
     assert page.locator(EXCEPTION).count() == 0
     assert "?" in page.url  # the moved slider is now part of the shareable link
 
 
 def test_presentation_mode_renders(server, page):
     page.goto(f"{server}/Playground?present=1&steps=20&width=16")
-    page.wait_for_selector(CHART, timeout=120_000)
+    page.locator(CHART).first.wait_for(timeout=120_000)
     assert page.locator(EXCEPTION).count() == 0
     size = page.evaluate("() => getComputedStyle(document.documentElement).fontSize")
     assert size == "20px"

@@ -133,6 +133,10 @@ def test_datasets_are_seeded_and_shaped():
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert a.x_train.shape == (100, 64) and a.y_train.shape == (100, 10)
     assert np.allclose(a.x_train.mean(0), 0, atol=1e-5)
+    sd = a.x_train.std(0)
+    assert np.allclose(sd[sd > 0], 1, atol=1e-4)
+    dead = sd == 0  # pixels constant on the training images are zero everywhere, never ~1/eps
+    assert dead.any() and np.all(a.x_test[:, dead] == 0) and np.abs(a.x_test).max() < 50
     pl = data.power_law_features(256, 8, d=32, spectrum_exponent=2.0)
     assert pl.x_train.var(0)[0] > 10 * pl.x_train.var(0)[10]
     ds, beta = data.sparse_regression(20, 10, d=50, k=3)
