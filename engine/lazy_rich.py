@@ -318,8 +318,8 @@ def batched(cfg: Config) -> Callable[[dict], dict]:
             "top0": kernels.top_eig(k0) / norm,
             "lam0": lam0,
             "lr": lr0,
-            "w0": w10[:, :k_neur].T,
-            "wT": pt[0]["w"][:, :k_neur].T,
+            "w0": w10.T,  # all units: the headline weight change uses kernels.relative_weight_change
+            "wT": pt[0]["w"].T,
             "a0": p0[1]["w"][:k_neur],
             "aT": pt[1]["w"][:k_neur],
             "diverged": net["diverged"] | lin["diverged"],
@@ -334,9 +334,11 @@ def from_arrays(cfg: Config, out: dict) -> Result:
     g = {k: np.asarray(v) for k, v in out.items()}
     div = bool(g["diverged"])
     w0, wt = g["w0"].astype(np.float64), g["wT"].astype(np.float64)
+    wc = kernels.relative_weight_change([{"w": w0}], [{"w": wt}])
     align = np.nan
     if cfg.dataset == "teacher" and not div:
         align = float(np.sum(wt[:, :TEACHER_DIRS] ** 2) / np.sum(wt**2))
+    w0, wt = w0[:N_NEURONS], wt[:N_NEURONS]
     nan_if = lambda v: float("nan") if div else float(v)  # noqa: E731
     return Result(
         steps=_record(cfg),
@@ -346,7 +348,7 @@ def from_arrays(cfg: Config, out: dict) -> Result:
         linearized_test_loss=g["lin_test"].astype(np.float64),
         weight_change_curve=g["wc"].astype(np.float64),
         lambda_curve=g["lam"].astype(np.float64),
-        weight_change=nan_if(g["wc"][-1]),
+        weight_change=nan_if(wc),
         kernel_distance=nan_if(g["kdist"]),
         kernel_change=nan_if(g["kchange"]),
         spectrum_init=g["spec0"].astype(np.float64),

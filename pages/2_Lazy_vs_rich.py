@@ -199,3 +199,9 @@ if ires is not None:
         f"lr {icfg.lr:g}; click a cell to trace it. Right: the drift of delta at lr ({full:.2g}) and at lr/2 "
         f"({half:.2g}, ratio {half / full if full else float('nan'):.2f}); dotted: the exact per-step prediction."
     )
+    export.panel(
+        "layer_imbalance",
+        icfg,
+        {"t": ires.t, "delta": ires.imbalance, "predicted_drift": ires.predicted_drift, "loss": ires.loss},
+        module="imbalance",
+    )

@@ -30,6 +30,8 @@ def test_relative_weight_change_falls_as_one_over_alpha(ntk_grid):
         # alpha * ||W_T - W_0|| is nearly constant in alpha (THEORY.md section 2)
         a = np.array([16.0, 64.0]) / np.sqrt(w)
         assert np.ptp(a * wc) / np.mean(a * wc) < 0.1
+        # the in-scan curve and kernels.relative_weight_change (float64, on the host) agree
+        assert ntk_grid[w, 16.0].weight_change_curve[-1] == pytest.approx(wc[0], rel=1e-4)
 
 
 def test_weight_change_collapses_in_alpha_sqrt_width(ntk_grid):
@@ -48,6 +50,17 @@ def test_lazy_network_tracks_its_linearization_rich_one_does_not(ntk_grid):
     assert gap(rich) > 5 * gap(lazy)
     assert rich.kernel_distance > 20 * lazy.kernel_distance
     np.testing.assert_allclose(lazy.train_loss, lazy.linearized_train_loss, rtol=0.05)
+
+
+def test_rich_run_turns_first_layer_weights_toward_the_teacher(ntk_grid):
+    def share(w):  # fraction of ||W1||^2 in the teacher's two input directions
+        return np.sum(w[:, :2] ** 2) / np.sum(w**2)
+
+    lazy = ntk_grid[16, 64.0]
+    rich = lazy_rich.run(TINY.replace(width=16, alpha=0.25))  # alpha sqrt(width) = 1
+    assert abs(lazy.teacher_alignment - share(lazy.w_init)) < 0.03
+    assert rich.teacher_alignment > share(rich.w_init) + 0.1
+    assert rich.teacher_alignment == pytest.approx(share(rich.w_final))
 
 
 def test_linearized_model_matches_kernel_gd_closed_form():
