@@ -29,7 +29,7 @@ def child(what: str) -> None:
     first: list[float] = []
 
     def mark(fraction, partial):
-        if not first:
+        if not first and fraction > 0:
             first.append(time.perf_counter() - t0)
 
     out: dict = {}
