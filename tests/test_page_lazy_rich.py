@@ -5,6 +5,7 @@ import base64
 import json
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 SMALL = {
@@ -28,6 +29,10 @@ def _charts(at) -> list[dict]:
 
 def _by_x_title(charts: list[dict], start: str) -> dict:
     return next(c for c in charts if c["layout"].get("xaxis", {}).get("title", {}).get("text", "").startswith(start))
+
+
+def _named(fig: dict, name: str) -> dict:
+    return next(t for t in fig["data"] if t.get("name") == name)
 
 
 def _arr(v) -> np.ndarray:
@@ -67,11 +72,11 @@ def test_page_renders_and_controls_change_the_charts():
 
     diag = _by_x_title(charts, "initialization scale alpha")
     coeffs = _by_x_title(charts, "coefficient index")
-    trained = next(t for t in coeffs["data"] if t.get("name") == "trained")["y"]
+    trained = _named(coeffs, "trained")["y"]
     at.select_slider(key="dg_alpha").set_value(1.0).run()
     assert not at.exception, at.exception
     charts = _charts(at)
-    assert next(t for t in _by_x_title(charts, "coefficient index")["data"] if t.get("name") == "trained")["y"] != trained
+    assert _named(_by_x_title(charts, "coefficient index"), "trained")["y"] != trained
     assert _by_x_title(charts, "initialization scale alpha")["data"][1]["y"] == diag["data"][1]["y"]  # curve cached
 
     drift = _by_x_title(charts, "time t")["data"][0]["y"]
@@ -82,3 +87,15 @@ def test_page_renders_and_controls_change_the_charts():
     at.selectbox(key="order").set_value("kernel distance").run()
     assert not at.exception, at.exception
     assert any("kernel distance" in json.dumps(c["data"][0].get("colorbar", {})) for c in _charts(at))
+
+
+def test_theory_boundary_follows_the_parametrization():
+    from ui import lazy_rich_figures as lrf
+
+    widths = [8, 64, 1024]
+    ntk, mup, sp = (lrf.boundary(widths, p) for p in ("ntk", "mup", "standard"))
+    for b in (ntk, mup, sp):  # all pass through width 64, alpha 1/8 (muP = standard there)
+        assert np.interp(np.log(64), np.log(b["x"]), np.log(b["y"])) == pytest.approx(np.log(1 / 8))
+    slope = lambda b: np.polyfit(np.log(b["x"]), np.log(b["y"]), 1)[0]  # noqa: E731
+    assert slope(ntk) == pytest.approx(-0.5) and slope(sp) == pytest.approx(-1.5)
+    assert np.ptp(mup["y"]) == 0  # muP: the boundary does not depend on width

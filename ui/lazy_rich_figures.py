@@ -236,11 +236,15 @@ def _digit_filters(r) -> go.Figure:
             )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
+    for i in range(1, 2 * n + 1):  # square pixels
+        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
     fig.update_layout(
-        height=300,
+        height=320,
         template="plotly_white",
-        margin=dict(l=10, r=10, t=40, b=10),
-        title=dict(text="top: first-layer weights at init; bottom: their change (the 8 units that moved most)"),
+        margin=dict(l=10, r=10, t=50, b=10),
+        title=dict(
+            text="First-layer weights (8x8 pixels) of the 8 units that moved most:<br>at init (top), change (bottom)"
+        ),
     )
     return fig
 
