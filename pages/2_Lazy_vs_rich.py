@@ -19,8 +19,8 @@ around init and trains like a kernel method with a frozen neural tangent kernel 
 For small $\alpha$ the first-layer weights turn toward useful directions, the kernel changes and the network
 can beat its linearization: the **rich** (feature-learning) regime. Under the NTK parametrization width and
 scale act together: lazy when $\alpha\sqrt{h} \gg 1$, rich when $\alpha\sqrt{h} \ll 1$ (Geiger et al. 2020), so
-order parameters plotted against $\alpha\sqrt{h}$ collapse across widths. Under muP (Yang & Hu 2021) feature
-learning does not fade with width: the boundary is $\alpha$ = const.
+the weight change plotted against $\alpha\sqrt{h}$ falls on one curve for every width. Under muP (Yang & Hu 2021)
+feature learning does not fade with width: the boundary is $\alpha$ = const.
 
 **Order parameters:** relative first-layer weight change $\lVert W_T - W_0\rVert/\lVert W_0\rVert$ (falls as
 $1/\alpha$ when lazy); NTK kernel distance $1 - \langle K_0, K_T\rangle/(\lVert K_0\rVert\lVert K_T\rVert)$ (second
@@ -84,8 +84,8 @@ if sr is not None:
         "click a cell to load it. Crosses: diverged."
     )
     c2.caption(
-        f"The same cells against {var}: under this parametrization the theory says the curves of all widths "
-        "fall on one line (lazy side: slope -1 for the weight change)."
+        f"The same cells against {var}, the theory's combination for this parametrization: "
+        f"{lrf.COLLAPSE_NOTES[metric]}."
     )
     with st.expander("Phase-diagram data and reproduce in Python"):
         st.download_button("Download CSV", export.to_csv(lrf.sweep_table(sr)), "lazy_rich_phase.csv", key="lr_csv")

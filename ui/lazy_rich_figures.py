@@ -22,6 +22,15 @@ ORDER_PARAMS = {
     "kernel_change": ("relative NTK change", "||KT - K0|| / ||K0||", True, "Viridis", None),
     "test_gap": ("network minus linearized test loss", "test loss: network - linearized", False, "RdBu_r", 0.0),
 }
+COLLAPSE_NOTES = {
+    "weight_change": "the weight change of all widths falls on one curve, with slope -1 on the lazy side "
+    "(alpha ||W_T - W_0|| stays constant as alpha grows)",
+    "kernel_distance": "the kernel distance is second order in a small kernel change (slope about -2 on the lazy "
+    "side) and collapses only roughly at these widths: it also shrinks with width at fixed alpha sqrt(width)",
+    "kernel_change": "the relative NTK change is first order (slope about -1 on the lazy side); it collapses "
+    "roughly, best among the wider nets",
+    "test_gap": "the network's advantage over its linearization vanishes on the lazy side for every width",
+}
 BASE_WIDTH = 64  # nets.MLP's muP base width: muP = standard parametrization there
 
 
