@@ -9,13 +9,12 @@ for the compiled (warm) sweep; cold (with compile) and the naive single-device v
 
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-import engine
+import engine  # configures host devices before JAX creates them
 from engine import nets, playground, sweep
-
-import jax  # noqa: E402  (after engine: host devices are configured on import)
-import jax.numpy as jnp  # noqa: E402
 
 
 def matmul_gflops(n: int = 2048, reps: int = 20) -> float:
@@ -33,8 +32,9 @@ def matmul_gflops(n: int = 2048, reps: int = 20) -> float:
 
 
 def main() -> None:
-    base = playground.Config(dataset="teacher", n_train=512, d_in=16, width=256, depth=1, activation="tanh",
-                             steps=500, n_records=10)
+    base = playground.Config(
+        dataset="teacher", n_train=512, d_in=16, width=256, depth=1, activation="tanh", steps=500, n_records=10
+    )
     lrs = list(np.geomspace(0.01, 0.3, 8))
     scales = list(np.geomspace(0.5, 2.0, 8))
     spec = nets.MLP(16, 256, 1, 1)
@@ -53,8 +53,10 @@ def main() -> None:
     naive_cold = timed("vmap", devices=1)
     naive = timed("vmap", devices=1)
     mm = matmul_gflops()
-    print(f"engine.sweep ({sweep.default_strategy()}, sharded over {len(jax.local_devices())} device(s)): "
-          f"cold {cold:.2f} s = {flops / cold / 1e9:.1f} GFLOP/s; warm {warm:.2f} s = {flops / warm / 1e9:.1f} GFLOP/s")
+    print(
+        f"engine.sweep ({sweep.default_strategy()}, sharded over {len(jax.local_devices())} device(s)): "
+        f"cold {cold:.2f} s = {flops / cold / 1e9:.1f} GFLOP/s; warm {warm:.2f} s = {flops / warm / 1e9:.1f} GFLOP/s"
+    )
     print(f"naive one-device vmap: cold {naive_cold:.2f} s; warm {naive:.2f} s = {flops / naive / 1e9:.1f} GFLOP/s")
     print(f"matmul 2048x2048 float32: {mm:.1f} GFLOP/s")
     print(f"cold ratio (incl. compile)={flops / cold / 1e9 / mm:.2f}; naive vmap ratio={flops / naive / 1e9 / mm:.2f}")

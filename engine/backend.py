@@ -13,13 +13,25 @@ def cache_dir() -> str:
     return os.path.abspath(os.environ.get("LML_CACHE_DIR", "cache"))
 
 
+def _backends_started() -> bool:
+    """True once JAX has created its devices (XLA_FLAGS is read then, not at import)."""
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge._backends)
+    except (ImportError, AttributeError):
+        return True
+
+
 def setup() -> None:
-    """Configure XLA/JAX once. Host devices must be set before jax is first imported."""
+    """Configure XLA/JAX once. Host devices must be set before JAX creates its devices."""
     global _DONE
     if _DONE:
         return
     _DONE = True
-    if "jax" not in sys.modules:
+    if not _backends_started():
         flags = os.environ.get("XLA_FLAGS", "")
         # One host device per core lets sweeps shard cells over cores (measured faster
         # than one device with intra-op threads). LML_HOST_DEVICES overrides; 1 disables.
