@@ -11,9 +11,13 @@ Two experiments, both over ``cfg.widths``:
 - :func:`lr_sweep`: final training loss after a fixed budget of minibatch steps, width x
   learning rate (log2 grid), averaged over seeds, through :func:`engine.sweep.sweep`
   (lr and seed traced, width static: one compile per width, every cell cached on its own);
-- :func:`coord_check`: mean |pre-activation| of every layer and of the output after t
+- :func:`coord_check` (in :mod:`engine.mup_coord`): mean |pre-activation| of every layer and of the output after t
   updates on a fixed batch, as mup's ``get_coord_data`` records it (flat in width under
   muP, growing under SP).
+
+The page calls :func:`lr_sweeps` and :func:`coord_checks` (both parametrizations at once).
+Model and data: :mod:`engine.mup_model`; the sweep's result and its analysis (argmin, stability
+edge): :mod:`engine.mup_grid`. Every public name is importable from here.
 
 Loss: L = (1/2m) sum_i ||f(x_i) - y_i||^2 (one-hot targets for digits).
 References: Yang & Hu 2021 (Tensor Programs IV); Yang et al. 2022 (Tensor Programs V,
@@ -31,8 +35,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from engine import data, nets, train
+from engine import cache, nets, train
 from engine.config import ConfigBase, ConfigError, param
+from engine.mup_coord import CoordResult, coord_check, layer_names, loglog_slopes
+from engine.mup_grid import SweepResult, best_lr, stability_edge, transferred_loss
+from engine.mup_model import GRID_FIELDS as _GRID_FIELDS
+from engine.mup_model import dataset as _data
+from engine.mup_model import init_params as _init
+from engine.mup_model import spec as _spec
+from engine.mup_model import static_key as _static_key
+
+__all__ = ["Config", "Result", "SweepResult", "CoordResult", "Sweeps", "Coords", "run", "summarize", "PRESETS"]
+__all__ += ["CALLS", "lr_sweep", "lr_sweeps", "coord_check", "coord_checks", "best_lr", "stability_edge"]
+__all__ += ["transferred_loss", "sweep_cost_flops", "layer_names", "loglog_slopes", "sweep_config", "coord_config"]
 
 LAB = "mup"
 WIDTHS = (64.0, 128.0, 256.0, 512.0, 1024.0)
@@ -40,8 +55,7 @@ WIDTHS = (64.0, 128.0, 256.0, 512.0, 1024.0)
 LR_RANGE = {"adam": (-13.0, -2.0), "sgd": (-10.0, 1.0)}
 _DIVERGE_FACTOR = 100.0  # a minibatch loss above this x the initial loss counts as divergence
 _N_CURVE = 20  # points of the recorded training curve (means over windows of steps)
-# fields that only describe the grid: reset in a sweep cell so cells are shared across grids
-_GRID_FIELDS = ("widths", "lr_log2_min", "lr_log2_max", "n_lrs", "coord_steps")
+PARAMETRIZATIONS = ("standard", "mup")
 
 
 @dataclass(frozen=True)
@@ -117,44 +131,19 @@ class Result(NamedTuple):
     seed_diverged: np.ndarray
 
 
-class SweepResult(NamedTuple):
-    """Width x learning-rate sweep (grid axes first).
+class Sweeps(NamedTuple):
+    """The lr sweep of both parametrizations (same Config otherwise): standard, mup (None
+    while not yet computed in a live partial result)."""
 
-    widths (W,); lrs (L,) learning rates at base width; loss (W, L) mean final training loss
-    over seeds (NaN where diverged or not yet computed); loss_std (W, L) std over seeds;
-    diverged (W, L) bool (any seed diverged); done (W, L) bool; best_lr (W,) grid argmin of loss
-    per width (NaN if none); best_index (W,) int (-1 if none); parametrization, optimizer: str;
-    diverged_step (W, L) int, first divergence step over seeds (-1 if none).
-    """
-
-    widths: np.ndarray
-    lrs: np.ndarray
-    loss: np.ndarray
-    loss_std: np.ndarray
-    diverged: np.ndarray
-    done: np.ndarray
-    best_lr: np.ndarray
-    best_index: np.ndarray
-    parametrization: str
-    optimizer: str
-    diverged_step: np.ndarray
+    standard: SweepResult | None
+    mup: SweepResult | None
 
 
-class CoordResult(NamedTuple):
-    """Coordinate check: widths (W,); steps (T+1,) = 0..T updates (0 = initialization);
-    layers (K,) names (each hidden pre-activation, then the output); act_size (W, T+1, K)
-    mean |pre-activation| over the fixed batch and units, averaged over seeds;
-    parametrization, optimizer: str; lr: float (at base width); diverged (W,) bool: some
-    recorded size is not finite (the lr is far too large at that width)."""
+class Coords(NamedTuple):
+    """The coordinate check of both parametrizations: standard, mup (None while not yet computed)."""
 
-    widths: np.ndarray
-    steps: np.ndarray
-    layers: tuple
-    act_size: np.ndarray
-    parametrization: str
-    optimizer: str
-    lr: float
-    diverged: np.ndarray
+    standard: CoordResult | None
+    mup: CoordResult | None
 
 
 PRESETS = {
@@ -162,26 +151,6 @@ PRESETS = {
     "SGD": {"optimizer": "sgd", "lr": 2.0**-2},
     "coord check": {"optimizer": "adam", "lr": 2.0**-6, "activation": "tanh", "dataset": "digits"},
 }
-
-
-def _spec(cfg: Config, width: int | None = None) -> nets.MLP:
-    d_in, d_out = (64, 10) if cfg.dataset == "digits" else (16, 1)
-    return nets.MLP(
-        d_in, int(width or cfg.width), cfg.depth, d_out, cfg.activation, cfg.parametrization, cfg.base_width
-    )
-
-
-def _data(cfg: Config) -> data.Dataset:
-    if cfg.dataset == "digits":
-        return data.digits(cfg.n_train, 200, seed=0)
-    return data.teacher_student(cfg.n_train, 200, d_in=16, d_out=1, teacher_width=32, seed=0)
-
-
-def _init(cfg: Config, spec: nets.MLP, key: jax.Array) -> list[dict]:
-    params = nets.init(key, spec)
-    if cfg.zero_readout and cfg.parametrization == "mup":
-        params[-1] = jax.tree.map(jnp.zeros_like, params[-1])
-    return params
 
 
 def _windows(cfg: Config) -> tuple[int, int]:
@@ -258,11 +227,6 @@ def from_arrays(cfg: Config, out: dict) -> Result:
 _JITTED: dict = {}
 
 
-def _static_key(cfg: Config) -> str:
-    """The fields that change the compiled program of one cell (not lr, seed or the grid)."""
-    return repr(sorted((k, v) for k, v in cfg.to_dict().items() if k not in ("lr", "seed", "width") + _GRID_FIELDS))
-
-
 def run(cfg: Config, progress: Callable[[float, Result], None] | None = None) -> Result:
     """Train cfg.n_seeds MLPs of width ``cfg.width`` at learning rate ``cfg.lr`` (at base width).
 
@@ -282,8 +246,10 @@ def run(cfg: Config, progress: Callable[[float, Result], None] | None = None) ->
 
 
 def summarize(r: Result) -> dict[str, float]:
+    """Mean final loss over seeds (NaN if any diverged), its std, and each seed's ``loss_seed{k}``."""
     sl = np.asarray(r.seed_loss)
-    return {"loss": float(r.loss), "loss_std": float(np.nanstd(sl)) if np.isfinite(sl).any() else float("nan")}
+    out = {"loss": float(r.loss), "loss_std": float(np.nanstd(sl)) if np.isfinite(sl).any() else float("nan")}
+    return out | {f"loss_seed{k}": float(v) for k, v in enumerate(sl)}
 
 
 def _cell_base(cfg: Config) -> Config:
@@ -292,38 +258,12 @@ def _cell_base(cfg: Config) -> Config:
     return cfg.replace(**defaults)
 
 
-def best_lr(lrs: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Grid argmin of loss (W, L) along lrs: (best_lr (W,) NaN where no finite loss, index (W,) -1)."""
-    loss = np.asarray(loss, float)
-    ok = np.isfinite(loss).any(axis=1)
-    idx = np.where(ok, np.argmin(np.where(np.isfinite(loss), loss, np.inf), axis=1), -1)
-    return np.where(ok, np.asarray(lrs)[np.maximum(idx, 0)], np.nan), idx
-
-
-def stability_edge(sr: SweepResult) -> tuple[np.ndarray, np.ndarray]:
-    """Per width: the largest learning rate that did not diverge (W,) and the stable/divergent
-    boundary, the log2 midpoint between it and the next grid value (W,); NaN where the grid has
-    no stable value or no divergence above it."""
-    lrs, out_lr, out_b = np.asarray(sr.lrs), [], []
-    for d, done in zip(np.asarray(sr.diverged), np.asarray(sr.done)):
-        ok = np.flatnonzero(done & ~d)
-        i = ok.max() if ok.size else -1
-        out_lr.append(lrs[i] if i >= 0 else np.nan)
-        out_b.append(np.sqrt(lrs[i] * lrs[i + 1]) if 0 <= i < len(lrs) - 1 and d[i + 1] else np.nan)
-    return np.asarray(out_lr), np.asarray(out_b)
-
-
-def transferred_loss(sr: SweepResult) -> np.ndarray:
-    """Loss at every width with the learning rate tuned at the narrowest width (W,) (NaN where
-    that run diverged): zero-shot transfer works when it matches each width's own best loss."""
-    j = int(sr.best_index[0])
-    return np.asarray(sr.loss)[:, j] if j >= 0 else np.full(len(sr.widths), np.nan)
-
-
 def _to_sweep_result(cfg: Config, s) -> SweepResult:
     loss = s.metrics.get("loss", np.full(s.done.shape, np.nan))
     std = s.metrics.get("loss_std", np.full(s.done.shape, np.nan))
     bl, bi = best_lr(cfg.lrs, loss)
+    per_seed = [s.metrics.get(f"loss_seed{k}", np.full(s.done.shape, np.nan)) for k in range(cfg.n_seeds)]
+    seed_bl = np.stack([best_lr(cfg.lrs, np.where(s.diverged, np.nan, v))[0] for v in per_seed], axis=1)
     return SweepResult(
         np.asarray(cfg.widths, float),
         cfg.lrs,
@@ -336,6 +276,7 @@ def _to_sweep_result(cfg: Config, s) -> SweepResult:
         cfg.parametrization,
         cfg.optimizer,
         s.diverged_step,
+        seed_bl,
     )
 
 
@@ -362,84 +303,55 @@ def sweep_cost_flops(cfg: Config) -> float:
     return sum(cfg.replace(width=int(w)).cost_flops() for w in cfg.widths) * cfg.n_lrs
 
 
-def layer_names(depth: int) -> tuple[str, ...]:
-    return tuple(f"hidden {i + 1}" for i in range(depth)) + ("output",)
+# ---------------------------------------------------------------- the page's entry points (both parametrizations)
+
+CALLS = ("lr_sweeps", "coord_checks")
 
 
-_COORD_FNS: dict = {}
+def sweep_config(cfg: Config, parametrization: str) -> Config:
+    """The Config of one parametrization's lr sweep: the fields the sweep ignores (lr, coord_steps)
+    at their defaults, so changing them reuses the sweep."""
+    d = Config()
+    return cfg.replace(parametrization=parametrization, lr=d.lr, coord_steps=d.coord_steps)
 
 
-def _coord_fn(cfg: Config, width: int) -> Callable:
-    """f(lr, seeds) -> (n_seeds, T+1, K) mean |pre-activation| after t = 0..T updates (jitted, kept)."""
-    key = (_static_key(cfg), width, cfg.coord_steps)
-    if key in _COORD_FNS:
-        return _COORD_FNS[key]
-    spec, ds = _spec(cfg, width), _data(cfg)
-    x, y = jnp.asarray(ds.x_train[: cfg.batch_size]), jnp.asarray(ds.y_train[: cfg.batch_size])
-    loss_fn = train.mse(lambda p, a: nets.apply(p, a, spec))
-    scales = nets.lr_scales(spec, cfg.optimizer)
-
-    def sizes(params):
-        _, pre = nets.apply(params, x, spec, return_preacts=True)
-        return jnp.stack([jnp.mean(jnp.abs(z)) for z in pre])
-
-    def one(lr, seed):
-        opt = train.make_optimizer(cfg.optimizer, lr, lr_scales=scales)
-        params = _init(cfg, spec, jax.random.split(jax.random.PRNGKey(seed))[0])
-
-        def step(c, _):
-            p, s = c
-            g = jax.grad(loss_fn)(p, x, y)
-            u, s = opt.update(g, s, p)
-            p = jax.tree.map(lambda a, b: a + b, p, u)
-            return (p, s), sizes(p)
-
-        _, rec = jax.lax.scan(step, (params, opt.init(params)), None, length=cfg.coord_steps)
-        return jnp.concatenate([sizes(params)[None], rec])
-
-    _COORD_FNS[key] = jax.jit(jax.vmap(one, in_axes=(None, 0)))
-    return _COORD_FNS[key]
+def coord_config(cfg: Config, parametrization: str) -> Config:
+    """The Config of one parametrization's coordinate check (steps and the lr grid at their defaults)."""
+    d = Config()
+    return cfg.replace(
+        parametrization=parametrization, steps=d.steps, lr_log2_min=None, lr_log2_max=None, n_lrs=d.n_lrs
+    )
 
 
-def coord_check(cfg: Config, progress: Callable[[float, CoordResult], None] | None = None) -> CoordResult:
-    """Mean |pre-activation| of each layer and of the output after t = 0..coord_steps updates.
+def _both(cfg: Config, name: str, fn: Callable, norm: Callable, out_cls, progress: Callable | None):
+    parts: dict = {p: None for p in PARAMETRIZATIONS}
+    for i, p in enumerate(PARAMETRIZATIONS):
+        c = norm(cfg, p)
 
-    The mup package's coordinate check (``get_coord_data``: fixed batch, optimizer at lr
-    ``cfg.lr``, statistic l1 = mean |x|): under muP every curve is flat in width; under SP
-    the hidden pre-activations and the output grow with width after the first update (Adam:
-    up to ~ width; tanh after the layer squashes it, so we record pre-activations).
-    Returns a :class:`CoordResult` (act_size (W, T+1, K)); ``progress`` after every width.
-    """
-    widths = [int(w) for w in cfg.widths]
-    k = cfg.depth + 1
-    out = np.full((len(widths), cfg.coord_steps + 1, k), np.nan)
-    seeds = cfg.seed + jnp.arange(cfg.n_seeds, dtype=jnp.int32)
+        def cb(fr, partial, i=i, p=p):
+            progress((i + fr) / len(PARAMETRIZATIONS), out_cls(**{**parts, p: partial}))
 
-    def result():
-        return CoordResult(
-            np.asarray(widths, float),
-            np.arange(cfg.coord_steps + 1),
-            layer_names(cfg.depth),
-            out.copy(),
-            cfg.parametrization,
-            cfg.optimizer,
-            cfg.lr,
-            ~np.isfinite(out).all(axis=(1, 2)),
-        )
-
-    for i, w in enumerate(widths):
-        out[i] = np.asarray(_coord_fn(cfg, w)(jnp.float32(cfg.lr), seeds)).mean(axis=0)
+        parts[p] = cache.memo(cache.call_key(name, c), lambda c=c, cb=cb: fn(c, progress=cb if progress else None))
         if progress is not None:
-            progress((i + 1) / len(widths), result())
-    return result()
+            progress((i + 1) / len(PARAMETRIZATIONS), out_cls(**parts))
+    return out_cls(**parts)
 
 
-def loglog_slopes(res: CoordResult) -> np.ndarray:
-    """Least-squares slope of log mean |pre-activation| vs log width, per (step, layer): (T+1, K)
-    (NaN where a size is zero or not finite)."""
-    lw = np.log(res.widths)
-    a = np.asarray(res.act_size, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        la = np.where(a > 0, np.log(np.where(a > 0, a, 1.0)), np.nan)  # (W, T+1, K); a zero readout: NaN
-    lw_c = lw - lw.mean()
-    return np.einsum("w,wtk->tk", lw_c, la - la.mean(axis=0)) / (lw_c**2).sum()
+def lr_sweeps(cfg: Config, progress: Callable[[float, Sweeps], None] | None = None) -> Sweeps:
+    """:func:`lr_sweep` under SP and under muP (``cfg.parametrization`` is ignored).
+
+    What it should look like: SP's best learning rate drifts to smaller values as width grows
+    (Adam on the teacher: ~4 grid steps over 16x width), muP's stays put (within ~1 step).
+    Each parametrization is cached on its own under :func:`sweep_config` (so the coordinate
+    check's lr does not recompute it). Returns :class:`Sweeps`; ``progress(fraction, partial)``.
+    """
+    return _both(cfg, "lr_sweep", lr_sweep, sweep_config, Sweeps, progress)
+
+
+def coord_checks(cfg: Config, progress: Callable[[float, Coords], None] | None = None) -> Coords:
+    """:func:`coord_check` under SP and under muP, each cached under :func:`coord_config`.
+
+    What it should look like: flat in width under muP, growing with width under SP after t >= 1.
+    Returns :class:`Coords`; ``progress(fraction, partial)``.
+    """
+    return _both(cfg, "coord_check", coord_check, coord_config, Coords, progress)
