@@ -3,8 +3,9 @@
 import numpy as np
 import streamlit as st
 
+from engine import cache
 from engine import mup as lab
-from ui import controls, export, present, run
+from ui import compare, controls, export, present, run
 from ui import mup_figures as mf
 
 st.title("Hyperparameter transfer: muP vs standard parametrization")
@@ -53,43 +54,54 @@ cfg = controls.sidebar(
         "batch_size": (8, 256),
         "n_seeds": (1, 4),
     },
-    present=["optimizer", "dataset"],
+    present=["optimizer", "dataset", "n_seeds"],
 )
-PARAMS = ("standard", "mup")
-defaults = lab.Config()
-sweep_cfg = cfg.replace(lr=defaults.lr, coord_steps=defaults.coord_steps)  # the sweep ignores both
-coord_cfg = cfg.replace(steps=defaults.steps, lr_log2_min=None, lr_log2_max=None)
-gflop = lab.sweep_cost_flops(sweep_cfg) * 2 / 1e9
+PARAMS = lab.PARAMETRIZATIONS
+gflop = lab.sweep_cost_flops(cfg) * 2 / 1e9
 if gflop > run.DEFAULT_MAX_GFLOP * 4:
     st.error(
         f"These sweeps need about {gflop:,.0f} GFLOP, above this server's limit: use narrower widths or fewer steps."
     )
     st.stop()
+pinned = compare.pins("mup", cfg, cache.lookup(cache.call_key("lr_sweeps", cfg)))
 
 st.subheader("Loss vs learning rate, one curve per width")
 st.caption(
     f"{len(cfg.widths)} widths x {cfg.n_lrs} learning rates x {cfg.n_seeds} seeds, {cfg.steps} steps of "
-    f"{cfg.optimizer} with minibatches of {cfg.batch_size}. Stars: best learning rate of each width; crosses: diverged."
+    f"{cfg.optimizer} with minibatches of {cfg.batch_size}. Points: mean over seeds; error bars: their standard "
+    "deviation. Stars: best learning rate of each width; crosses: diverged."
 )
 cols = st.columns(2)
 boxes = {p: c.empty() for p, c in zip(PARAMS, cols)}
-sweeps = {}
-for p in PARAMS:
-    sweeps[p] = run.call(
-        "lr_sweep",
-        sweep_cfg.replace(parametrization=p),
-        lab.lr_sweep,
-        lambda s, p=p: run.chart(boxes[p], mf.loss_vs_lr(s)),
-        label=f"{mf.NAMES[p]}: training {len(cfg.widths) * cfg.n_lrs} width x lr cells",
-    )
 
-if all(s is not None for s in sweeps.values()):
+
+def draw_sweeps(s):
+    for p in PARAMS:
+        if getattr(s, p) is not None:
+            run.chart(boxes[p], mf.loss_vs_lr(getattr(s, p)))
+
+
+both = run.call(
+    "lr_sweeps",
+    cfg,
+    lab.lr_sweeps,
+    draw_sweeps,
+    label=f"SP and muP: training {2 * len(cfg.widths) * cfg.n_lrs} width x lr cells",
+)
+
+if both is not None:
+    sweeps = both._asdict()
     yr = mf.shared_loss_range(*sweeps.values())
     for p in PARAMS:
         run.chart(boxes[p], mf.loss_vs_lr(sweeps[p], y_range=yr), key=f"mup_loss_{p}")
     shift = {p: int(s.best_index[-1] - s.best_index[0]) for p, s in sweeps.items() if (s.best_index >= 0).all()}
     c1, c2 = st.columns([3, 2])
-    run.chart(c1.empty(), mf.optimal_lr(sweeps), key="mup_optimal")
+    fig = compare.overlay(lambda r: mf.optimal_lr(r._asdict()), both, pinned)
+    run.chart(c1.empty(), fig, key="mup_optimal")
+    c1.caption(
+        f"Stars: argmin of the loss averaged over {cfg.n_seeds} seed(s); open circles and error bars: the argmin of "
+        "each seed's own loss curve (its spread is the uncertainty of the star, one grid step = x2)."
+    )
     edges = {p: lab.stability_edge(s)[0] for p, s in sweeps.items()}
     w0, w1 = cfg.widths[0], cfg.widths[-1]
 
@@ -100,14 +112,23 @@ if all(s is not None for s in sweeps.values()):
         what = "**diverges**" if not np.isfinite(got) else f"reaches loss {got:.3g} (its own best: {best:.3g})"
         return f"- {mf.NAMES[p]}: lr {lr0}, tuned at width {w0:g}, {what} at width {w1:g}"
 
+    def seed_shift(p):
+        s0 = sweeps[p].seed_best_lr
+        if s0 is None or not np.isfinite(s0[[0, -1]]).all():
+            return ""
+        d = np.log2(s0[-1]) - np.log2(s0[0])
+        return f"{mf.NAMES[p]} {d.min():+.0f} to {d.max():+.0f}"
+
     c2.markdown(
         "**Zero-shot transfer**: tune the learning rate on the narrowest network, train the widest with it.\n"
         + "\n".join(transfer(p) for p in PARAMS),
         unsafe_allow_html=True,
     )
+    per_seed = [t for t in (seed_shift(p) for p in PARAMS) if t]
     c2.markdown(
         f"From width {w0:g} to {w1:g} ({w1 / w0:g}x) the best learning rate moves by "
         + ", ".join(f"**{shift[p]:+d}** grid steps under {mf.NAMES[p]}" for p in shift)
+        + (f" (seed by seed: {'; '.join(per_seed)})" if per_seed and cfg.n_seeds > 1 else "")
         + "; the largest stable learning rate by "
         + ", ".join(
             f"x{e[-1] / e[0]:.3g} under {mf.NAMES[p]}" for p, e in edges.items() if np.isfinite(e[[0, -1]]).all()
@@ -115,17 +136,19 @@ if all(s is not None for s in sweeps.values()):
         + f" (1/width would be x{w0 / w1:g}). Transfer is approximate (about one grid step) and improves with "
         "the base width; under muP wider networks are also better at the same learning rate."
     )
-    st.subheader("Phase diagrams: width x learning rate")
-    zr = mf.shared_loss_range(*sweeps.values())
-    cols = st.columns(2)
-    for p, c in zip(PARAMS, cols):
-        run.chart(c.empty(), mf.phase_diagram(sweeps[p], zrange=(zr[0], zr[1] - 0.25)), key=f"mup_phase_{p}")
-    st.caption(
-        "Color: log final training loss (same scale both sides); crosses: diverged; white line: the boundary "
-        "between the largest stable and the first diverged learning rate; stars: best learning rate per width."
-    )
+    if not present.active():  # the same sweeps as heatmaps: not needed on a projector
+        st.subheader("Phase diagrams: width x learning rate")
+        zr = mf.shared_loss_range(*sweeps.values())
+        cols = st.columns(2)
+        for p, c in zip(PARAMS, cols):
+            run.chart(c.empty(), mf.phase_diagram(sweeps[p], zrange=(zr[0], zr[1] - 0.25)), key=f"mup_phase_{p}")
+        st.caption(
+            "Color: log final training loss (same scale both sides); crosses: diverged; white line: the boundary "
+            "between the largest stable and the first diverged learning rate; stars: best learning rate per width."
+        )
     data = {k: np.concatenate([mf.sweep_table(s)[k] for s in sweeps.values()]) for k in mf.sweep_table(sweeps["mup"])}
-    export.panel("mup_lr_sweep", sweep_cfg, data, call="lr_sweep")
+    export.panel("mup_lr_sweep", cfg, data, call="lr_sweeps")
+    export.panel("mup_best_lr", cfg, mf.best_lr_table(sweeps), call="lr_sweeps")
 
 st.subheader("Coordinate check: why the learning rate drifts")
 st.caption(
@@ -135,16 +158,15 @@ st.caption(
     "Table: log-log slope vs width (0: width-independent)."
 )
 cbox = st.empty()
-coords = {}
-for p in PARAMS:
-    coords[p] = run.call(
-        "coord_check",
-        coord_cfg.replace(parametrization=p),
-        lab.coord_check,
-        lambda r, p=p: run.chart(cbox, mf.coord_figure({**coords, p: r})),
-        label=f"{mf.NAMES[p]}: coordinate check",
-    )
-if all(c is not None for c in coords.values()):
+both_c = run.call(
+    "coord_checks",
+    cfg,
+    lab.coord_checks,
+    lambda r: run.chart(cbox, mf.coord_figure(r._asdict())) if any(c is not None for c in r) else None,
+    label="SP and muP: coordinate check",
+)
+coords = both_c._asdict() if both_c is not None else {}
+if coords and all(c is not None for c in coords.values()):
     run.chart(cbox, mf.coord_figure(coords), key="mup_coord")
     st.dataframe(mf.slope_table(coords), hide_index=True)
     st.markdown(
@@ -156,7 +178,7 @@ if all(c is not None for c in coords.values()):
     )
     export.panel(
         "mup_coord_check",
-        coord_cfg,
+        cfg,
         {
             f"{p}|{layer}|t={t}": coords[p].act_size[:, ti, k]
             for p in PARAMS
@@ -164,5 +186,5 @@ if all(c is not None for c in coords.values()):
             for k, layer in enumerate(coords[p].layers)
         }
         | {"width": coords["mup"].widths},
-        call="coord_check",
+        call="coord_checks",
     )

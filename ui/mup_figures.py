@@ -132,15 +132,34 @@ def shared_loss_range(*srs: SweepResult) -> tuple[float, float]:
     return (float(np.log10(vals.min())) - 0.1, float(np.log10(vals.max())) + 0.5)
 
 
+def seed_range(sr: SweepResult) -> tuple[np.ndarray, np.ndarray]:
+    """Per width: the smallest and largest of the seeds' own best learning rates (NaN if unknown)."""
+    s = sr.seed_best_lr
+    if s is None or not np.isfinite(s).any():
+        nan = np.full(len(sr.widths), np.nan)
+        return nan, nan
+    with np.errstate(all="ignore"):
+        ok = np.isfinite(s).any(axis=1)
+        lo = np.where(ok, np.nanmin(np.where(np.isfinite(s), s, np.inf), axis=1), np.nan)
+        hi = np.where(ok, np.nanmax(np.where(np.isfinite(s), s, -np.inf), axis=1), np.nan)
+    return lo, hi
+
+
 def optimal_lr(srs: dict[str, SweepResult]) -> go.Figure:
-    """Best lr (solid, stars) and largest stable lr (dotted) vs width, per parametrization,
-    with a 1/width guide (dashed gray) through SP's stability edge at the narrowest width."""
+    """Best lr of the seed-averaged loss (solid, stars; error bars and open circles: each seed's
+    own argmin) and largest stable lr (dotted) vs width, per parametrization, with a 1/width
+    guide (dashed gray) through SP's stability edge at the narrowest width."""
     fig = go.Figure()
     all_lrs, widths = [], None
     for p, sr in srs.items():
         c, name = PARAM_COLORS.get(p, "black"), NAMES.get(p, p)
         widths = sr.widths
         edge, _ = stability_edge(sr)
+        lo, hi = seed_range(sr)
+        err = {}
+        if np.isfinite(lo).any():  # error bars: the range of the seeds' own argmins
+            up, down = np.nan_to_num(hi - sr.best_lr), np.nan_to_num(sr.best_lr - lo)
+            err = dict(error_y=dict(type="data", array=up, arrayminus=down, visible=True, thickness=1.5, width=6))
         fig.add_trace(
             go.Scatter(
                 x=sr.widths,
@@ -149,8 +168,21 @@ def optimal_lr(srs: dict[str, SweepResult]) -> go.Figure:
                 name=f"{name}: best lr",
                 line=dict(color=c, width=3),
                 marker=dict(symbol="star", size=13),
+                **err,
             )
         )
+        if sr.seed_best_lr is not None and sr.seed_best_lr.shape[1] > 1:
+            n_s = sr.seed_best_lr.shape[1]
+            fig.add_trace(
+                go.Scatter(
+                    x=np.repeat(sr.widths, n_s) * np.tile(1 + 0.04 * (np.arange(n_s) - (n_s - 1) / 2), len(sr.widths)),
+                    y=sr.seed_best_lr.ravel(),
+                    mode="markers",
+                    name=f"{name}: each seed's best lr",
+                    marker=dict(symbol="circle-open", size=8, color=c),
+                    hovertemplate="width %{x:.0f}: seed's best lr %{y:.3g}<extra></extra>",
+                )
+            )
         fig.add_trace(
             go.Scatter(
                 x=sr.widths,
@@ -293,3 +325,18 @@ def sweep_table(sr: SweepResult) -> dict[str, np.ndarray]:
         "loss_std": sr.loss_std.ravel(),
         "diverged": sr.diverged.ravel(),
     }
+
+
+def best_lr_table(srs: dict[str, SweepResult]) -> dict[str, np.ndarray]:
+    """Per parametrization and width: the best lr of the mean loss and each seed's best lr (CSV)."""
+    rows = []
+    for p, sr in srs.items():
+        n_s = 0 if sr.seed_best_lr is None else sr.seed_best_lr.shape[1]
+        for i, w in enumerate(sr.widths):
+            rows.append([p, w, sr.best_lr[i]] + [sr.seed_best_lr[i, k] for k in range(n_s)])
+    n = max(len(r) for r in rows) - 3
+    cols = {"parametrization": [], "width": [], "best_lr_mean_loss": []} | {f"best_lr_seed{k}": [] for k in range(n)}
+    for r in rows:
+        for c, v in zip(cols, r + [np.nan] * (n + 3 - len(r))):
+            cols[c].append(v)
+    return {k: np.asarray(v) for k, v in cols.items()}
