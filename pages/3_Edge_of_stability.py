@@ -42,7 +42,7 @@ cfg = controls.sidebar(
     presets=eos.PRESETS,
     labels={"lr": "learning rate", "batch_size": "batch size", "n_train": "training examples"},
     limits={"width": (8, 512), "steps": (50, 5000), "lr": (0.005, 5.0), "batch_size": (8, 1024)},
-    present=["lr", "batch_size"],
+    present=["lr", "batch_size", "steps"],
 )
 x_axis = controls.choice("x axis", ["step", "time"], key="x_axis", help="steps t, or effective time lr * t")
 flows = controls.choice(
@@ -109,7 +109,9 @@ st.subheader("Phase diagram: where does training sit at the edge?")
 choice = controls.choice("Phase diagram", ["lr x batch size", "lr x width", "off"], key="diagram")
 if choice != "off":
     d = eos.DIAGRAMS[choice]
-    base = cfg.replace(batch_size=None).replace(**d["base"])
+    # the axis fields are set per cell: reset them, so every preset shares the diagram (and its cache entry)
+    default = eos.Config()
+    base = cfg.replace(**{f: getattr(default, f) for f in (d["x"][0], d["y"][0], "batch_size")}).replace(**d["base"])
     yv = (cfg.batch_size or base.n_train) if choice == "lr x batch size" else cfg.width
     box = st.empty()
 
@@ -176,7 +178,9 @@ if cres is not None:
         )
     )
 c2.caption("Theory panel: the exact uv model, f = v.u/sqrt(n), n = width; c_max = 4 exactly.")
-if controls.choice("Catapult phase diagram", ["width x c", "off"], key="cat_diagram", container=st) != "off":
+if not present.active() and (
+    controls.choice("Catapult phase diagram", ["width x c", "off"], key="cat_diagram", container=st) != "off"
+):
     d = catapult.DIAGRAMS["width x c"]
     base_c = cc.replace(**d["base"])
     box = st.empty()
