@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 
 from engine import alignment as lab
+from engine import cache
 from ui import alignment_figures as af
-from ui import controls, export, present, run
+from ui import compare, controls, export, present, run
 
 st.title("Representation alignment: do different networks learn the same representation?")
 present.explain(
@@ -48,6 +49,7 @@ options = {af.METRIC_LABELS[m]: m for m in lab.METRICS}
 metric = options[controls.choice("similarity measure", list(options), key="metric")]
 to = controls.choice("alignment of each model", ["to the most accurate model", "mean to the others"], key="to")
 to = "best" if to.startswith("to the") else "mean"
+pinned = compare.pins("alignment", cfg, cache.lookup(cache.key_for(cfg)))
 
 st.subheader("Alignment rises with competence")
 left, right = st.columns(2)
@@ -68,7 +70,8 @@ def draw(r):
         run.chart(matrix, af.similarity_heatmaps(r, "cka"))
         return
     run.chart(top_l, af.alignment_scatter(r, metric, to))
-    run.chart(top_r, af.training_curves(r, metric))
+    build = lambda x: af.training_curves(x, metric, per_model=not pinned)  # noqa: E731
+    run.chart(top_r, compare.overlay(build, r, pinned))
     run.chart(matrix, af.similarity_heatmaps(r, metric))
 
 
@@ -82,6 +85,7 @@ if res is not None:
     right.caption(
         "Alignment of each trained model to the most accurate model's final representation, as training proceeds "
         "(thin lines; thick: their mean), against the held-out accuracy (dashed, right axis) and the null (dotted)."
+        + (" Pinned runs: dotted, faded, means only." if pinned else "")
     )
     st.caption(
         f"Models ordered by family (white lines); hover a cell for its score and null (mean ± std over "
@@ -89,6 +93,8 @@ if res is not None:
         "sets of features score with the correspondence between probe digits destroyed."
     )
 
+    if present.active():  # the lecture's figures stop here; the layer view and the table are for study
+        st.stop()
     st.subheader("Layer by layer")
     names = list(res.models)
     c1, c2 = st.columns(2)

@@ -147,14 +147,15 @@ def alignment_scatter(r, metric: str, to: str = "best") -> go.Figure:
     return fig
 
 
-def training_curves(r, metric: str) -> go.Figure:
+def training_curves(r, metric: str, per_model: bool = True) -> go.Figure:
     """Each trained model's alignment to the most accurate model's final representation over
-    training (faint), their mean (thick), its null (dotted), and the mean accuracy (right axis)."""
+    training (faint; left out with ``per_model=False``, e.g. when pinned runs are overlaid), their
+    mean (thick), its null (dotted), and the mean accuracy (right axis)."""
     mi = ["cka", "cka_unbiased", "knn"].index(metric)
     steps = [str(s) for s in r.snap_steps]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     others = [j for j, m in enumerate(r.snap_models) if m != r.best]
-    for j in others:
+    for j in others if per_model else []:
         m = r.snap_models[j]
         fig.add_trace(
             go.Scatter(
