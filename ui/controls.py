@@ -202,9 +202,10 @@ def _preset_row(cls, prefix: str, fields: list[str], presets: dict) -> None:
         st.session_state[marker] = url_preset
     if presets:
         st.markdown("**Presets**")
-        cols = st.columns(2)
+        n_cols = 2 if max(len(n) for n in presets) <= 14 else 1  # long names get a row each (no truncation)
+        cols = st.columns(n_cols)
         for i, (name, ov) in enumerate(presets.items()):
-            if cols[i % 2].button(name, key=f"{prefix}preset_{i}", width="stretch"):
+            if cols[i % n_cols].button(name, key=f"{prefix}preset_{i}", width="stretch"):
                 _apply_preset(cls, prefix, fields, ov)
                 st.session_state[marker] = name
                 st.query_params.clear()
