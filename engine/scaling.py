@@ -338,3 +338,25 @@ def summarize(r: Result) -> dict[str, float]:
         "irreducible": float(E),
         "best_loss": float(np.nanmin(r.loss)),
     }
+
+
+# ------------------------------------------------------------------ the page's theory panels at their defaults
+CALLS = ("default_panels",)
+
+
+def default_panels(cfg: Config | None = None, progress: Callable | None = None) -> dict:
+    """The page's two theory panels at their default settings, for the warm cache.
+
+    {"theory": rf.solvable(TheoryConfig()), "eigen": eigenlearning.digits_curves(EigenConfig())}.
+    Neither depends on ``cfg`` (accepted for the lab's entry-point protocol); the page reads
+    them under ``Config()``'s key. Numpy only, a few seconds (the digits kernel spectrum).
+    """
+    from engine import eigenlearning, rf
+
+    theory = rf.solvable(rf.TheoryConfig())
+    if progress is not None:
+        progress(0.5, None)
+    out = {"theory": theory, "eigen": eigenlearning.digits_curves(eigenlearning.EigenConfig())}
+    if progress is not None:
+        progress(1.0, None)
+    return out

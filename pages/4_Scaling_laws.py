@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from engine import eigenlearning, rf
+from engine import cache, eigenlearning, rf
 from engine import scaling as lab
-from ui import controls, export, present, run
+from ui import compare, controls, export, present, run
 from ui import scaling_figures as sf
 
 st.title("Scaling laws: loss vs model size, data and compute")
@@ -48,9 +48,12 @@ c3, c4 = st.columns(2)
 box_map, box_c = c3.empty(), c4.empty()
 
 
+pinned = compare.pins("scaling", cfg, cache.lookup(cache.key_for(cfg)))
+
+
 def draw(r):
-    run.chart(box_n, sf.loss_vs_axis(r, "N"))
-    run.chart(box_d, sf.loss_vs_axis(r, "D"))
+    run.chart(box_n, compare.overlay(lambda q: sf.loss_vs_axis(q, "N"), r, pinned))
+    run.chart(box_d, compare.overlay(lambda q: sf.loss_vs_axis(q, "D"), r, pinned))
     run.chart(box_map, sf.phase_map(r))
     run.chart(box_c, sf.loss_vs_compute(r))
 
@@ -112,7 +115,17 @@ tcfg = controls.sidebar(
     container=t1,
     labels={"b": "spectrum exponent b", "r": "target exponent r"},
 )
-theory = st.cache_data(rf.solvable, max_entries=64, show_spinner="Solving the random-features model...")(tcfg)
+# both theory panels at their defaults come from the shared (warmable) cache; other settings are solved here
+panels = (
+    run.call("default_panels", lab.Config(), lab.default_panels, label="Solving the theory panels")
+    if tcfg == rf.TheoryConfig()
+    else None
+)
+theory = (
+    panels["theory"]
+    if panels
+    else st.cache_data(rf.solvable, max_entries=64, show_spinner="Solving the random-features model...")(tcfg)
+)
 t2.markdown(
     rf"""$N$ random features $\phi = Fx$ of latent data with variances $k^{{-b}}$; readout fitted on the population
 (infinite data). Markers/solid: exact simulation; dashed: theory. $b$ = {tcfg.b:.2f}, $r$ = {tcfg.r:.2f}.
@@ -148,8 +161,12 @@ ecfg = controls.sidebar(
     container=e1,
     labels={"ridge": "ridge delta"},
 )
-eig = st.cache_data(eigenlearning.digits_curves, max_entries=64, show_spinner="Kernel spectrum of 1,797 digits...")(
-    ecfg
+eig = (
+    panels["eigen"]
+    if panels and ecfg == eigenlearning.EigenConfig()
+    else st.cache_data(eigenlearning.digits_curves, max_entries=64, show_spinner="Kernel spectrum of 1,797 digits...")(
+        ecfg
+    )
 )
 e2.markdown(
     r"""Solve $\sum_i \frac{\lambda_i}{\lambda_i+\kappa} + \frac{\delta}{\kappa} = n$, then test MSE
