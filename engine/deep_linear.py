@@ -357,11 +357,17 @@ def diagram(cfg: Config, name: str) -> tuple[Config, tuple, tuple]:
 
 
 def _default_diagrams() -> dict:
-    out = {}
-    for name in ("init scale x depth", "init scale x mode strength"):
-        base, x, y = diagram(Config(), name)
-        overrides = {k: v for k, v in base.to_dict().items() if v != Config().to_dict()[k]}
-        out[name] = {"base": overrides, "x": x, "y": y}
+    """The page's two diagrams on the default view and on every preset (one entry per distinct grid)."""
+    out, seen = {}, set()
+    for pname, over in {"defaults": {}, **PRESETS}.items():
+        cfg = Config.from_dict(over)
+        for name in ("init scale x depth", "init scale x mode strength"):
+            base, x, y = diagram(cfg, name)
+            overrides = {k: v for k, v in base.to_dict().items() if v != Config().to_dict()[k]}
+            sig = (base.key(), repr(x), repr(y))
+            if sig not in seen:
+                seen.add(sig)
+                out[name if pname == "defaults" else f"{name} ({pname})"] = {"base": overrides, "x": x, "y": y}
     return out
 
 

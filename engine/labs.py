@@ -29,6 +29,7 @@ LABS: dict[str, str] = {
     "catapult": "engine.catapult",
     "lazy_rich": "engine.lazy_rich",
     "diagonal": "engine.diagonal",
+    "imbalance": "engine.imbalance",
     "scaling": "engine.scaling",
     "deep_linear": "engine.deep_linear",
     "mup": "engine.mup",

@@ -53,7 +53,7 @@ log_loss = c2.toggle(
 
 def draw(r):
     run.chart(modes_box, compare.overlay(dlf.modes_figure, r, pinned))
-    run.chart(loss_box, dlf.loss_figure(r, log_y=log_loss))
+    run.chart(loss_box, compare.overlay(lambda q: dlf.loss_figure(q, log_y=log_loss), r, pinned))
 
 
 res = run.run_lab(cfg, draw)

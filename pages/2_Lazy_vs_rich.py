@@ -4,9 +4,9 @@ import json
 
 import streamlit as st
 
-from engine import diagonal, imbalance
+from engine import cache, diagonal, imbalance
 from engine import lazy_rich as lab
-from ui import controls, export, figures, present, run
+from ui import compare, controls, export, figures, present, run
 from ui import lazy_rich_figures as lrf
 
 st.title("Lazy vs rich: when does a network learn features?")
@@ -87,6 +87,7 @@ if sr is not None:
         f"The same cells against {var}, the theory's combination for this parametrization: "
         f"{lrf.COLLAPSE_NOTES[metric]}."
     )
+if sr is not None and not present.active():
     with st.expander("Phase-diagram data and reproduce in Python"):
         st.download_button("Download CSV", export.to_csv(lrf.sweep_table(sr)), "lazy_rich_phase.csv", key="lr_csv")
         st.code(
@@ -97,13 +98,14 @@ if sr is not None:
         )
 
 st.subheader(f"One run: width {cfg.width}, alpha {cfg.alpha:g} (alpha sqrt(width) = {cfg.alpha * cfg.width**0.5:.3g})")
+pinned = compare.pins("lazy_rich", cfg, cache.lookup(cache.key_for(cfg)))
 r1, r2 = st.columns(2)
 curves_box, dir_box = r1.empty(), r2.empty()
 kern_box = st.empty()
 
 
 def draw_run(r):
-    run.chart(curves_box, lrf.curves_figure(r))
+    run.chart(curves_box, compare.overlay(lrf.curves_figure, r, pinned))
     run.chart(dir_box, lrf.directions_figure(r, cfg.dataset))
     run.chart(kern_box, lrf.kernel_figure(r))
 
@@ -135,6 +137,7 @@ dcfg = controls.sidebar(
     prefix="dg_",
     presets=diagonal.PRESETS,
     container=d1,
+    present=["alpha"],
     labels={"alpha": "init scale alpha", "k": "sparsity k", "c": "step c (x 1/curvature)"},
     limits={"d": (5, 400), "n": (2, 200), "k": (1, 50), "steps": (1000, 200_000)},
 )
@@ -173,6 +176,7 @@ icfg = controls.sidebar(
     prefix="im_",
     presets=imbalance.PRESETS,
     container=i1,
+    present=["scale", "delta"],
     labels={"scale": "init scale p", "delta": "imbalance delta"},
     limits={"steps": (100, 20_000)},
 )
@@ -183,7 +187,7 @@ init or a large first layer ($\delta \le 0$) must rotate $w$ and learns features
 $\delta$ by exactly $\mathrm{lr}^2 (g_a^2 - \lVert g_w\rVert^2)$."""
 )
 ic1, ic2 = i2.columns(2)
-ires = run.call("run", icfg, imbalance.run, label="Layer-imbalance grid")
+ires = run.run_lab(icfg, label="Layer-imbalance grid")
 if ires is not None:
     ev = run.chart(
         ic1.empty(), lrf.imbalance_figure(ires, (icfg.scale, icfg.delta)), key="lr_imbalance", on_select="rerun"

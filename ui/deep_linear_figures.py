@@ -108,7 +108,7 @@ def balance_figure(b) -> go.Figure:
         y_title="balancedness drift ||C(t) − C(0)||_F",
         log_y=True,
         height=380,
-    )
+    ).update_yaxes(dtick="D2")  # 1-2-5 labels: all nine per decade would overlap on a short range
 
 
 def _not_learned(fig, sr, z, log_y: bool, t_max: float) -> None:

@@ -143,7 +143,7 @@ def curves_figure(r) -> go.Figure:
         log_x=True,
         log_y=True,
         height=400,
-    )
+    ).update_yaxes(dtick="D2")  # 1-2-5 labels: every minor tick labelled would overlap on a short range
 
 
 def kernel_figure(r) -> go.Figure:
@@ -170,10 +170,12 @@ def kernel_figure(r) -> go.Figure:
         row=1,
         col=2,
     )
-    fig.update_xaxes(title_text="eigenvalue index", type="log", row=1, col=1)
-    fig.update_yaxes(title_text="eigenvalue of K / (m d_out)", type="log", exponentformat="power", row=1, col=1)
-    fig.update_xaxes(title_text=STEP, type="log", row=1, col=2)
-    fig.update_yaxes(title_text="value", type="log", exponentformat="power", row=1, col=2)
+    log_ticks = dict(type="log", tickformat="~g", dtick="D2")  # 1-2-5 labels, written in full
+    fig.update_xaxes(title_text="eigenvalue index", **log_ticks, row=1, col=1)
+    decades = dict(type="log", exponentformat="power", dtick=1)
+    fig.update_yaxes(title_text="eigenvalue of K / (m d_out)", **decades, row=1, col=1)
+    fig.update_xaxes(title_text=STEP, **log_ticks, row=1, col=2)
+    fig.update_yaxes(title_text="value", **log_ticks, row=1, col=2)
     fig.update_layout(
         height=400,
         template="plotly_white",
