@@ -211,8 +211,8 @@ def optimal_lr(srs: dict[str, SweepResult]) -> go.Figure:
         range=[np.log10(lrs.min()) - 0.1, np.log10(lrs.max()) + 0.1],
         **_pow2_ticks(lrs),
     )
-    _layout(fig, "Optimal learning rate vs width", height=470)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0), margin=dict(b=120))
+    _layout(fig, "Optimal learning rate vs width", height=490)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.26, xanchor="left", x=0), margin=dict(b=140))
     return fig
 
 
