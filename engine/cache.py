@@ -71,7 +71,14 @@ def call_key(name: str, cfg, extra: dict | None = None) -> str:
 
 
 def sweep_key(lab: str, base_cfg, x: tuple, y: tuple) -> str:
-    """Key of a whole phase diagram (its cells are also cached one by one under ``key_for``)."""
+    """Key of a whole phase diagram (its cells are also cached one by one under ``key_for``).
+
+    The base config's own values of the two axis fields do not matter (every cell replaces
+    them), so they are reset to their defaults: the same diagram has one key whatever the
+    single-run setting it was opened from.
+    """
+    fields = type(base_cfg).__dataclass_fields__
+    base_cfg = base_cfg.replace(**{f: fields[f].default for f in (x[0], y[0]) if f in fields})
     xs, ys = [_plain(v) for v in x[1]], [_plain(v) for v in y[1]]
     return make_key(f"{lab}.sweep", json.dumps([base_cfg.key(), x[0], xs, y[0], ys]))
 

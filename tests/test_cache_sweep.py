@@ -160,3 +160,11 @@ def test_sweep_averages_over_seeds_and_reports_the_spread():
     assert sr.spread["final_loss"][0, 0] == pytest.approx(np.std(per_seed), rel=1e-5)
     assert sr.spread["final_loss"][0, 0] > 0 and list(sr.seeds) == [0, 1, 2]
     assert sr.diverged[1, 0] and not sr.diverged[0, 0]
+
+
+def test_a_diagram_has_one_key_whatever_the_base_values_of_its_axes():
+    x, y = ("lr", [0.01, 0.1]), ("seed", [0, 1])
+    assert cache.sweep_key("playground", TINY.replace(lr=0.3, seed=5), x, y) == cache.sweep_key(
+        "playground", TINY, x, y
+    )
+    assert cache.sweep_key("playground", TINY.replace(width=9), x, y) != cache.sweep_key("playground", TINY, x, y)
