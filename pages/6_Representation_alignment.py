@@ -58,6 +58,11 @@ st.subheader("Every pair of models")
 matrix = st.empty()
 
 
+def big(fig):
+    """Projector-sized type in presentation mode (plotly ignores the page's CSS)."""
+    return fig.update_layout(font=dict(size=16)) if present.active() else fig
+
+
 def draw(r):
     if r.done == 0:
         return
@@ -69,9 +74,9 @@ def draw(r):
         )
         run.chart(matrix, af.similarity_heatmaps(r, "cka"))
         return
-    run.chart(top_l, af.alignment_scatter(r, metric, to))
+    run.chart(top_l, big(af.alignment_scatter(r, metric, to)))
     build = lambda x: af.training_curves(x, metric, per_model=not pinned)  # noqa: E731
-    run.chart(top_r, compare.overlay(build, r, pinned))
+    run.chart(top_r, big(compare.overlay(build, r, pinned)))
     run.chart(matrix, af.similarity_heatmaps(r, metric))
 
 
