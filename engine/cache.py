@@ -74,13 +74,12 @@ def sweep_key(lab: str, base_cfg, x: tuple, y: tuple) -> str:
     """Key of a whole phase diagram (its cells are also cached one by one under ``key_for``).
 
     The base config's own values of the two axis fields do not matter (every cell replaces
-    them), so they are reset to their defaults: the same diagram has one key whatever the
-    single-run setting it was opened from.
+    them), so they are left out: the same diagram has one key whatever the single-run setting
+    it was opened from.
     """
-    fields = type(base_cfg).__dataclass_fields__
-    base_cfg = base_cfg.replace(**{f: fields[f].default for f in (x[0], y[0]) if f in fields})
+    base = {k: v for k, v in base_cfg.to_dict().items() if k not in (x[0], y[0])}
     xs, ys = [_plain(v) for v in x[1]], [_plain(v) for v in y[1]]
-    return make_key(f"{lab}.sweep", json.dumps([base_cfg.key(), x[0], xs, y[0], ys]))
+    return make_key(f"{lab}.sweep", json.dumps([base, x[0], xs, y[0], ys], sort_keys=True))
 
 
 def _plain(v):

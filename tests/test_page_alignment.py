@@ -1,51 +1,35 @@
 """The representation-alignment page renders a small zoo, and its controls change the charts."""
 
-import base64
-import json
 import pathlib
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from pagetools import open_page, page_charts, plotly_array
 
 PAGE = str(pathlib.Path(__file__).parents[1] / "pages" / "6_Representation_alignment.py")
 SMALL = {"zoo": "small", "n_seeds": "1", "steps": "60", "n_probe": "120"}
 
 
-def _array(v):
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        return a.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else a
-    return np.asarray(v, dtype=float)
-
-
-def _charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
 def _matrix(at) -> np.ndarray:
-    heat = next(c for c in _charts(at) if sum(t["type"] == "heatmap" for t in c["data"]) == 2)
-    return _array(heat["data"][0]["z"])  # the scores (the null is beside them)
+    heat = next(c for c in page_charts(at) if sum(t["type"] == "heatmap" for t in c["data"]) == 2)
+    return plotly_array(heat["data"][0]["z"])  # the scores (the null is beside them)
 
 
 @pytest.fixture(scope="module")
 def page():
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    for k, v in SMALL.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page("6_Representation_alignment.py", SMALL)
 
 
 def test_page_renders_the_claim_the_matrices_and_the_null(page):
     assert not page.exception, [e.message for e in page.exception]
-    charts = _charts(page)
+    charts = page_charts(page)
     assert len(charts) == 5  # claim scatter, training curves, matrix + null, layer by layer, accuracy
     assert "Spearman rho" in charts[0]["layout"]["title"]["text"]
     assert "held-out accuracy" in charts[0]["layout"]["xaxis"]["title"]["text"]
     heat = [t for t in charts[2]["data"] if t["type"] == "heatmap"]
     assert len(heat) == 2  # the score and its permutation null, side by side
     n = 8  # 4 architectures x 1 seed + 4 untrained
-    score, null = _array(heat[0]["z"]), _array(heat[1]["z"])
+    score, null = plotly_array(heat[0]["z"]), plotly_array(heat[1]["z"])
     assert score.shape == null.shape == (n, n)
     np.testing.assert_allclose(np.diag(score), 1.0, atol=1e-6)
     assert np.nanmax(null) < 0.5 * np.nanmax(score[~np.eye(n, dtype=bool)])

@@ -1,54 +1,39 @@
 """The deep linear networks page renders with small settings, and its sliders change the charts."""
 
-import base64
-import json
 import pathlib
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from pagetools import open_page, page_charts, plotly_array
 
 PAGE = str(pathlib.Path(__file__).parents[1] / "pages" / "1_Deep_linear_networks.py")
 SMALL = {"singular_values": "2,1", "width": "4", "steps": "1000", "init_scale": "0.001", "lr": "0.005"}
 
 
-def _array(v):
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v, dtype=float)
-
-
-def _charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
 @pytest.fixture(scope="module")
 def page():
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    for k, v in SMALL.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page("1_Deep_linear_networks.py", SMALL)
 
 
 def test_page_renders_theory_over_simulation(page):
     assert not page.exception, [e.message for e in page.exception]
-    charts = _charts(page)
+    charts = page_charts(page)
     assert len(charts) == 5  # modes, loss, balancedness, two phase diagrams
     modes = charts[0]["data"]
     sims = [t for t in modes if t.get("name", "").startswith("s = ")]
-    dashed = [t for t in modes if t.get("line", {}).get("dash") == "dash" and len(_array(t["y"])) > 1]
+    dashed = [t for t in modes if t.get("line", {}).get("dash") == "dash" and len(plotly_array(t["y"])) > 1]
     assert len(sims) == 2 and len(dashed) == 2
     for sim, th in zip(sims, dashed):  # the theory lies on the simulation (lr * s small)
-        np.testing.assert_allclose(_array(sim["y"]), _array(th["y"]), atol=0.05)
+        np.testing.assert_allclose(plotly_array(sim["y"]), plotly_array(th["y"]), atol=0.05)
     assert "time t = lr x steps" in charts[0]["layout"]["xaxis"]["title"]["text"]
     assert any("Stage-likeness" in c.value for c in page.caption)
 
 
 def test_slider_changes_the_chart_data(page):
-    before = _array(_charts(page)[0]["data"][0]["y"])
+    before = plotly_array(page_charts(page)[0]["data"][0]["y"])
     page.select_slider(key="init_scale").set_value(0.01).run()
     assert not page.exception, [e.message for e in page.exception]
-    after = _array(_charts(page)[0]["data"][0]["y"])
+    after = plotly_array(page_charts(page)[0]["data"][0]["y"])
     assert after[0] == pytest.approx(0.01, rel=1e-3) and before[0] == pytest.approx(0.001, rel=1e-3)
     assert not np.allclose(before, after)
 

@@ -1,11 +1,10 @@
 """The edge-of-stability page renders with small settings, and its sliders change the charts."""
 
-import base64
-import json
 import pathlib
 
 import numpy as np
 import pytest
+from pagetools import open_page, page_charts, plotly_array
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(pathlib.Path(__file__).parents[1] / "pages" / "3_Edge_of_stability.py")
@@ -20,46 +19,33 @@ SMALL = {
 }
 
 
-def _array(v):
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v, dtype=float)
-
-
-def _charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
 def _trace(chart: dict, name: str) -> dict:
     return next(t for t in chart["data"] if t.get("name") == name)
 
 
 @pytest.fixture(scope="module")
 def page():
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    for k, v in SMALL.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page("3_Edge_of_stability.py", SMALL)
 
 
 def test_page_renders_loss_sharpness_and_catapult(page):
     assert not page.exception, [e.message for e in page.exception]
-    charts = _charts(page)
+    charts = page_charts(page)
     assert len(charts) == 4  # loss, sharpness, catapult run, uv theory
     loss, sharp = charts[0], charts[1]
     assert loss["layout"]["yaxis"]["type"] == "log"
-    assert len(_array(_trace(loss, "GD loss")["y"])) == 101
+    assert len(plotly_array(_trace(loss, "GD loss")["y"])) == 101
     edge = [s for s in sharp["layout"]["shapes"] if s.get("y0") == s.get("y1")]
     assert edge and edge[0]["y0"] == pytest.approx(2 / 0.5)  # the 2/lr line
     assert "Conventions" in page.markdown[0].value or any("Conventions" in m.value for m in page.markdown)
 
 
 def test_lr_slider_changes_the_chart_data(page):
-    before = _array(_trace(_charts(page)[1], "sharpness (top eigenvalue)")["y"])
+    before = plotly_array(_trace(page_charts(page)[1], "sharpness (top eigenvalue)")["y"])
     page.select_slider(key="lr").set_value(0.2).run()
     assert not page.exception, [e.message for e in page.exception]
-    sharp = _charts(page)[1]
-    after = _array(_trace(sharp, "sharpness (top eigenvalue)")["y"])
+    sharp = page_charts(page)[1]
+    after = plotly_array(_trace(sharp, "sharpness (top eigenvalue)")["y"])
     edge = [s for s in sharp["layout"]["shapes"] if s.get("y0") == s.get("y1")]
     assert edge[0]["y0"] == pytest.approx(2 / 0.2)
     assert not np.allclose(before, after)

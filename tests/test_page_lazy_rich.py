@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from pagetools import page_charts
 from streamlit.testing.v1 import AppTest
 
 SMALL = {
@@ -21,10 +22,6 @@ SMALL = {
     "dg_steps": "2000",
     "im_steps": "200",
 }
-
-
-def _charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def _by_x_title(charts: list[dict], start: str) -> dict:
@@ -53,7 +50,7 @@ def test_page_renders_and_controls_change_the_charts():
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
-    charts = _charts(at)
+    charts = page_charts(at)
     assert len(charts) >= 8
     phase = _by_x_title(charts, "width")
     heat = next(t for t in phase["data"] if t["type"] == "heatmap")
@@ -66,7 +63,7 @@ def test_page_renders_and_controls_change_the_charts():
 
     at.select_slider(key="alpha").set_value(3.0).run()
     assert not at.exception, at.exception
-    charts = _charts(at)
+    charts = page_charts(at)
     assert _star(_by_x_title(charts, "width")) != before_star
     assert _by_x_title(charts, "GD step")["data"][1]["y"] != before_curve
 
@@ -75,18 +72,18 @@ def test_page_renders_and_controls_change_the_charts():
     trained = _named(coeffs, "trained")["y"]
     at.select_slider(key="dg_alpha").set_value(1.0).run()
     assert not at.exception, at.exception
-    charts = _charts(at)
+    charts = page_charts(at)
     assert _named(_by_x_title(charts, "coefficient index"), "trained")["y"] != trained
     assert _by_x_title(charts, "initialization scale alpha")["data"][1]["y"] == diag["data"][1]["y"]  # curve cached
 
     drift = _by_x_title(charts, "time t")["data"][0]["y"]
     at.select_slider(key="im_lr").set_value(0.05).run()
     assert not at.exception, at.exception
-    assert _by_x_title(_charts(at), "time t")["data"][0]["y"] != drift
+    assert _by_x_title(page_charts(at), "time t")["data"][0]["y"] != drift
 
     at.selectbox(key="order").set_value("kernel distance").run()
     assert not at.exception, at.exception
-    assert any("kernel distance" in json.dumps(c["data"][0].get("colorbar", {})) for c in _charts(at))
+    assert any("kernel distance" in json.dumps(c["data"][0].get("colorbar", {})) for c in page_charts(at))
 
 
 def test_theory_boundary_follows_the_parametrization():

@@ -1,8 +1,7 @@
 """The hyperparameter transfer page renders on a tiny config and a control changes its charts."""
 
-import json
-
 import numpy as np
+from pagetools import page_charts, plotly_array
 from streamlit.testing.v1 import AppTest
 
 from ui import mup_figures
@@ -11,21 +10,8 @@ PAGE = "../pages/5_Hyperparameter_transfer.py"
 SMALL = {"widths": "32,128", "base_width": "32", "steps": "20", "batch_size": "16", "n_seeds": "1"}
 
 
-def _figures(at):
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
-def _array(v):
-    """A plotly JSON array (plain list, or plotly's base64 typed-array encoding) as numpy."""
-    if isinstance(v, dict) and "bdata" in v:
-        import base64
-
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v, float)
-
-
 def _coord_y(figs):
-    return [_array(t["y"]) for f in figs for t in f["data"] if ", t = " in t.get("hovertemplate", "")]
+    return [plotly_array(t["y"]) for f in figs for t in f["data"] if ", t = " in t.get("hovertemplate", "")]
 
 
 def test_page_runs_and_the_coord_check_follows_the_learning_rate():
@@ -34,7 +20,7 @@ def test_page_runs_and_the_coord_check_follows_the_learning_rate():
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
-    figs = _figures(at)
+    figs = page_charts(at)
     titles = [f["layout"].get("title", {}).get("text", "") for f in figs]
     # loss vs lr (SP, muP), optimal lr, two phase diagrams, the coordinate check
     assert len(figs) == 6, titles
@@ -46,7 +32,7 @@ def test_page_runs_and_the_coord_check_follows_the_learning_rate():
     slider = next(s for s in at.select_slider if s.label.startswith("learning rate"))
     slider.set_value(0.002).run()  # from 2^-6: the SP blow-up shrinks
     assert not at.exception, at.exception
-    after = _coord_y(_figures(at))
+    after = _coord_y(page_charts(at))
     assert len(after) == len(before) and any(not np.allclose(a, b) for a, b in zip(after, before))
 
 

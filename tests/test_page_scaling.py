@@ -1,14 +1,9 @@
 """Scaling-laws page: renders a tiny sweep without exceptions; sliders change the charts."""
 
-import json
-
+from pagetools import page_charts
 from streamlit.testing.v1 import AppTest
 
 TINY = {"widths": "1,2,3,4,6,8", "sizes": "8,16,32,64", "steps": "20"}
-
-
-def _charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def _find(charts: list[dict], x_title: str) -> dict:
@@ -21,7 +16,7 @@ def test_page_renders_and_sliders_change_the_charts():
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
-    charts = _charts(at)
+    charts = page_charts(at)
     assert len(charts) >= 9
     n_plot = _find(charts, "parameters N")
     assert any("D = 64" == t.get("name") for t in n_plot["data"])  # one series per dataset size
@@ -30,10 +25,10 @@ def test_page_renders_and_sliders_change_the_charts():
     before = _find(charts, "features N")["data"][0]["y"]
     at.slider(key="rf_r").set_value(1.5).run()
     assert not at.exception, at.exception
-    after = _find(_charts(at), "features N")["data"][0]["y"]
+    after = _find(page_charts(at), "features N")["data"][0]["y"]
     assert before != after
 
-    curve = _find(_charts(at), "training examples n")["data"][1]["y"]
+    curve = _find(page_charts(at), "training examples n")["data"][1]["y"]
     at.select_slider(key="el_ridge").set_value(0.1).run()
     assert not at.exception, at.exception
-    assert _find(_charts(at), "training examples n")["data"][1]["y"] != curve
+    assert _find(page_charts(at), "training examples n")["data"][1]["y"] != curve

@@ -3,20 +3,12 @@
 import json
 
 import numpy as np
+from pagetools import plotly_array
 from streamlit.testing.v1 import AppTest
 
 from engine import playground
 from engine.sweep import SweepResult
 from ui import controls, export, figures
-
-
-def _array(v):
-    """A plotly JSON array (plain list, or plotly's base64 typed-array encoding) as numpy."""
-    if isinstance(v, dict) and "bdata" in v:
-        import base64
-
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v)
 
 
 def test_line_chart_has_titles_log_axes_and_reference_lines():
@@ -155,7 +147,7 @@ def test_presentation_mode_keeps_only_the_sliders_that_matter():
     assert not [e for e in at.expander if e.label == "Data and reproduce in Python"]
     # hidden fields keep the link's values: the chart is the 20-step run
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert _array(spec["data"][0]["x"])[-1] == 20
+    assert plotly_array(spec["data"][0]["x"])[-1] == 20
 
 
 def test_preset_link_applies_the_preset_and_explicit_values_win():
