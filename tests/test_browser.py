@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
+from pagetools import SMALL_LINKS
 
 pytestmark = pytest.mark.browser
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -128,17 +130,19 @@ def test_home_loads_and_navigation_reaches_every_page(server, page):
 @pytest.mark.parametrize("path", _lab_pages(), ids=lambda p: p.stem)
 def test_page_draws_a_chart_and_a_slider_moves_it(server, page, path):
     url_path = path.stem.split("_", 1)[1]
-    page.goto(f"{server}/{url_path}")
+    page.goto(f"{server}/{url_path}?{urllib.parse.urlencode(SMALL_LINKS.get(path.stem, {}))}")
     page.locator(CHART).first.wait_for(timeout=180_000)  # the first visible figure (live partials count)
     assert page.locator(EXCEPTION).count() == 0
     sliders = '[data-testid="stSidebar"] [data-testid="stSlider"] input[type="range"] >> visible=true'
     slider = page.locator(sliders).first
+    before = page.url
     slider.focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_timeout(1500)
     page.locator(CHART).first.wait_for(timeout=180_000)
     assert page.locator(EXCEPTION).count() == 0
-    assert "?" in page.url  # the moved slider is now part of the shareable link
+    page.wait_for_function("(u) => window.location.href !== u", arg=before, timeout=60_000)
+    assert page.url != before  # the moved slider is now part of the shareable link
 
 
 def test_presentation_mode_renders(server, page):

@@ -4,10 +4,10 @@ import pathlib
 
 import numpy as np
 import pytest
-from pagetools import open_page, page_charts, plotly_array
+from pagetools import SMALL_LINKS, open_page, page_charts, plotly_array
 
 PAGE = str(pathlib.Path(__file__).parents[1] / "pages" / "6_Representation_alignment.py")
-SMALL = {"zoo": "small", "n_seeds": "1", "steps": "60", "n_probe": "120"}
+SMALL = SMALL_LINKS["6_Representation_alignment"]
 
 
 def _matrix(at) -> np.ndarray:

@@ -4,10 +4,10 @@ import pathlib
 
 import numpy as np
 import pytest
-from pagetools import open_page, page_charts, plotly_array
+from pagetools import SMALL_LINKS, open_page, page_charts, plotly_array
 
 PAGE = str(pathlib.Path(__file__).parents[1] / "pages" / "1_Deep_linear_networks.py")
-SMALL = {"singular_values": "2,1", "width": "4", "steps": "1000", "init_scale": "0.001", "lr": "0.005"}
+SMALL = SMALL_LINKS["1_Deep_linear_networks"]
 
 
 @pytest.fixture(scope="module")

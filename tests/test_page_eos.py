@@ -4,19 +4,11 @@ import pathlib
 
 import numpy as np
 import pytest
-from pagetools import open_page, page_charts, plotly_array
+from pagetools import SMALL_LINKS, open_page, page_charts, plotly_array
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(pathlib.Path(__file__).parents[1] / "pages" / "3_Edge_of_stability.py")
-SMALL = {
-    "n_train": "128",
-    "width": "16",
-    "steps": "100",
-    "lr": "0.5",
-    "diagram": "off",
-    "cat_diagram": "off",
-    "cat_width": "64",
-}
+SMALL = SMALL_LINKS["3_Edge_of_stability"]
 
 
 def _trace(chart: dict, name: str) -> dict:

@@ -6,22 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from pagetools import page_charts
+from pagetools import SMALL_LINKS, page_charts
 from streamlit.testing.v1 import AppTest
 
-SMALL = {
-    "grid": "4 x 4 (quick)",
-    "steps": "20",
-    "n_train": "32",
-    "d_in": "4",
-    "width": "16",
-    "alpha": "0.1",
-    "dg_d": "20",
-    "dg_n": "10",
-    "dg_k": "2",
-    "dg_steps": "2000",
-    "im_steps": "200",
-}
+SMALL = SMALL_LINKS["2_Lazy_vs_rich"]
 
 
 def _by_x_title(charts: list[dict], start: str) -> dict:

@@ -1,13 +1,13 @@
 """The hyperparameter transfer page renders on a tiny config and a control changes its charts."""
 
 import numpy as np
-from pagetools import page_charts, plotly_array
+from pagetools import SMALL_LINKS, page_charts, plotly_array
 from streamlit.testing.v1 import AppTest
 
 from ui import mup_figures
 
 PAGE = "../pages/5_Hyperparameter_transfer.py"
-SMALL = {"widths": "32,128", "base_width": "32", "steps": "20", "batch_size": "16", "n_seeds": "1"}
+SMALL = SMALL_LINKS["5_Hyperparameter_transfer"]
 
 
 def _coord_y(figs):

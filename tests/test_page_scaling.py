@@ -1,9 +1,9 @@
 """Scaling-laws page: renders a tiny sweep without exceptions; sliders change the charts."""
 
-from pagetools import page_charts
+from pagetools import SMALL_LINKS, page_charts
 from streamlit.testing.v1 import AppTest
 
-TINY = {"widths": "1,2,3,4,6,8", "sizes": "8,16,32,64", "steps": "20"}
+TINY = SMALL_LINKS["4_Scaling_laws"]
 
 
 def _find(charts: list[dict], x_title: str) -> dict:
