@@ -12,11 +12,9 @@ Prints one line per measurement (seconds, and ratios to the 60 s / 1 s targets).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
+
+import phases
 
 TARGET_COLD, TARGET_WARM = 60.0, 1.0
 
@@ -62,20 +60,5 @@ def _child(phase: str) -> None:
     )
 
 
-def main() -> None:
-    root = tempfile.mkdtemp(prefix="lml-bench-lazy-")
-    env = dict(os.environ, LML_CACHE_DIR=root)
-    try:
-        for phase in ("cold", "recompute", "warm"):
-            if phase == "recompute":
-                shutil.rmtree(os.path.join(root, "results"), ignore_errors=True)
-            subprocess.run([sys.executable, __file__, "--child", phase], env=env, check=True)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        _child(sys.argv[2])
-    else:
-        main()
+    phases.main(__file__, _child, "lml-bench-lazy-")
