@@ -75,3 +75,8 @@ def plotly_array(v) -> np.ndarray:
 def page_charts(at: AppTest) -> list[dict]:
     """Every plotly figure the page drew, as plotly JSON dicts."""
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def chart_by_x_title(charts: list[dict], start: str) -> dict:
+    """The first figure whose x-axis title starts with ``start``."""
+    return next(c for c in charts if c["layout"].get("xaxis", {}).get("title", {}).get("text", "").startswith(start))

@@ -1,73 +1,59 @@
 """Lazy vs rich page: renders a small phase diagram, a run, the diagonal and imbalance panels
 without exceptions; the sliders change the charts' data."""
 
-import base64
 import json
 
 import numpy as np
 import pytest
-from pagetools import SMALL_LINKS, page_charts
-from streamlit.testing.v1 import AppTest
+from pagetools import SMALL_LINKS, chart_by_x_title, open_page, page_charts, plotly_array
 
 SMALL = SMALL_LINKS["2_Lazy_vs_rich"]
-
-
-def _by_x_title(charts: list[dict], start: str) -> dict:
-    return next(c for c in charts if c["layout"].get("xaxis", {}).get("title", {}).get("text", "").startswith(start))
 
 
 def _named(fig: dict, name: str) -> dict:
     return next(t for t in fig["data"] if t.get("name") == name)
 
 
-def _arr(v) -> np.ndarray:
-    """A plotly array (plain list, or the base64 "bdata" form)."""
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.array(v, dtype=float)
-
-
 def _star(fig: dict) -> tuple:
     tr = next(t for t in fig["data"] if t.get("name") == "current setting")
-    return float(_arr(tr["x"])[0]), float(_arr(tr["y"])[0])
+    return float(plotly_array(tr["x"])[0]), float(plotly_array(tr["y"])[0])
 
 
 def test_page_renders_and_controls_change_the_charts():
-    at = AppTest.from_file("../pages/2_Lazy_vs_rich.py", default_timeout=120)
-    for k, v in SMALL.items():
-        at.query_params[k] = v
-    at.run()
+    at = open_page("2_Lazy_vs_rich.py", SMALL)
     assert not at.exception, at.exception
     charts = page_charts(at)
     assert len(charts) >= 8
-    phase = _by_x_title(charts, "width")
+    phase = chart_by_x_title(charts, "width")
     heat = next(t for t in phase["data"] if t["type"] == "heatmap")
-    assert len(_arr(heat["x"])) == 4 and len(_arr(heat["y"])) == 4
-    assert np.isfinite(_arr(heat["z"])).all()  # every cell computed
+    assert len(plotly_array(heat["x"])) == 4 and len(plotly_array(heat["y"])) == 4
+    assert np.isfinite(plotly_array(heat["z"])).all()  # every cell computed
     assert any("theory" in t.get("name", "") for t in phase["data"])  # the boundary is drawn
-    curves = _by_x_title(charts, "GD step")
+    curves = chart_by_x_title(charts, "GD step")
     assert {t["name"] for t in curves["data"]} >= {"network: test", "linearized: test"}
     before_star, before_curve = _star(phase), curves["data"][1]["y"]
 
     at.select_slider(key="alpha").set_value(3.0).run()
     assert not at.exception, at.exception
     charts = page_charts(at)
-    assert _star(_by_x_title(charts, "width")) != before_star
-    assert _by_x_title(charts, "GD step")["data"][1]["y"] != before_curve
+    assert _star(chart_by_x_title(charts, "width")) != before_star
+    assert chart_by_x_title(charts, "GD step")["data"][1]["y"] != before_curve
 
-    diag = _by_x_title(charts, "initialization scale alpha")
-    coeffs = _by_x_title(charts, "coefficient index")
+    diag = chart_by_x_title(charts, "initialization scale alpha")
+    coeffs = chart_by_x_title(charts, "coefficient index")
     trained = _named(coeffs, "trained")["y"]
     at.select_slider(key="dg_alpha").set_value(1.0).run()
     assert not at.exception, at.exception
     charts = page_charts(at)
-    assert _named(_by_x_title(charts, "coefficient index"), "trained")["y"] != trained
-    assert _by_x_title(charts, "initialization scale alpha")["data"][1]["y"] == diag["data"][1]["y"]  # curve cached
+    assert _named(chart_by_x_title(charts, "coefficient index"), "trained")["y"] != trained
+    assert (
+        chart_by_x_title(charts, "initialization scale alpha")["data"][1]["y"] == diag["data"][1]["y"]
+    )  # curve cached
 
-    drift = _by_x_title(charts, "time t")["data"][0]["y"]
+    drift = chart_by_x_title(charts, "time t")["data"][0]["y"]
     at.select_slider(key="im_lr").set_value(0.05).run()
     assert not at.exception, at.exception
-    assert _by_x_title(page_charts(at), "time t")["data"][0]["y"] != drift
+    assert chart_by_x_title(page_charts(at), "time t")["data"][0]["y"] != drift
 
     at.selectbox(key="order").set_value("kernel distance").run()
     assert not at.exception, at.exception

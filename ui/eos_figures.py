@@ -138,6 +138,27 @@ def phase_figure(sr, current: tuple | None = None, full_batch: int | None = None
     )
 
 
+def _loss_and_lr_lambda_axes(fig: go.Figure, height: int, loss_title: str, right_title: str, right_range) -> None:
+    """Catapult charts: steps on x, the loss on a log left axis, lr * lambda on a linear right axis."""
+    fig.update_layout(
+        height=height,
+        template="plotly_white",
+        margin=dict(l=60, r=60, t=20, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        xaxis=dict(title="step t"),
+        yaxis=dict(title=loss_title, type="log", tickformat="~g", exponentformat="power"),
+        yaxis2=dict(
+            title=right_title,
+            overlaying="y",
+            side="right",
+            showgrid=False,
+            tickmode="linear",
+            dtick=1,
+            range=right_range,
+        ),
+    )
+
+
 def catapult_figure(res, height: int = 340) -> go.Figure:
     """Loss (log) and lr * lambda_t (the kernel's top eigenvalue in units of 2/lr) over steps."""
     fig = go.Figure()
@@ -156,22 +177,8 @@ def catapult_figure(res, height: int = 340) -> go.Figure:
     if res.diverged:
         fig.add_vline(x=res.diverged_step, line=dict(color="gray", dash="dot"))
         fig.add_annotation(x=res.diverged_step, y=1, yref="paper", text=f"diverged at step {res.diverged_step}")
-    fig.update_layout(
-        height=height,
-        template="plotly_white",
-        margin=dict(l=60, r=60, t=20, b=50),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
-        xaxis=dict(title="step t"),
-        yaxis=dict(title="training loss L", type="log", tickformat="~g", exponentformat="power"),
-        yaxis2=dict(
-            title="lr * lambda",
-            overlaying="y",
-            side="right",
-            showgrid=False,
-            tickmode="linear",
-            dtick=1,
-            range=[0, max(4.0, 1.1 * float(np.nanmax(res.lr * res.top_ntk_eig)))],
-        ),
+    _loss_and_lr_lambda_axes(
+        fig, height, "training loss L", "lr * lambda", [0, max(4.0, 1.1 * float(np.nanmax(res.lr * res.top_ntk_eig)))]
     )
     return _log_ticks(fig)
 
@@ -215,22 +222,6 @@ def uv_figure(results: Sequence, height: int = 340) -> go.Figure:
             )
         )
     fig.add_hline(y=2.0, yref="y2", line=dict(color="black", dash="dot", width=1))
-    fig.update_layout(
-        height=height,
-        template="plotly_white",
-        margin=dict(l=60, r=60, t=20, b=50),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
-        xaxis=dict(title="step t"),
-        yaxis=dict(title="loss f^2/2 (solid)", type="log", tickformat="~g", exponentformat="power"),
-        yaxis2=dict(
-            title="lr * lambda (dashed)",
-            overlaying="y",
-            side="right",
-            range=[0, 5],
-            showgrid=False,
-            tickmode="linear",
-            dtick=1,
-        ),
-    )
+    _loss_and_lr_lambda_axes(fig, height, "loss f^2/2 (solid)", "lr * lambda (dashed)", [0, 5])
     fig.update_yaxes(range=[-12, 6], selector=dict(type="log"))
     return _log_ticks(fig)
